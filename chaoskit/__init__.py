@@ -1,0 +1,103 @@
+"""chaoskit — the public API for injector, probe and target-kind authors.
+
+Everything not re-exported here is private and may change. Names are resolved
+lazily (PEP 562) so that ``chaoskit --help`` does not import pydantic.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaoskit._errors import (
+        ChaoskitError,
+        ExperimentInvalid,
+        FaultNotInForce,
+        InjectorError,
+        PluginError,
+        RevertFailed,
+        UserError,
+    )
+    from chaoskit._plugin_api import (
+        Expect,
+        FaultContext,
+        Injector,
+        JsonValue,
+        Observation,
+        Params,
+        Probe,
+        ProbeContext,
+        Resources,
+        TargetSpec,
+        Verifiable,
+    )
+    from chaoskit._units import Duration, DurationThreshold, NumberThreshold, Percentage, Rate
+
+__version__ = "0.1.0"
+
+_HOMES = {
+    "chaoskit._errors": (
+        "ChaoskitError",
+        "ExperimentInvalid",
+        "FaultNotInForce",
+        "InjectorError",
+        "PluginError",
+        "RevertFailed",
+        "UserError",
+    ),
+    "chaoskit._plugin_api": (
+        "Expect",
+        "FaultContext",
+        "Injector",
+        "JsonValue",
+        "Observation",
+        "Params",
+        "Probe",
+        "ProbeContext",
+        "Resources",
+        "TargetSpec",
+        "Verifiable",
+    ),
+    "chaoskit._units": ("Duration", "DurationThreshold", "NumberThreshold", "Percentage", "Rate"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+__all__ = [
+    "ChaoskitError",
+    "Duration",
+    "DurationThreshold",
+    "Expect",
+    "ExperimentInvalid",
+    "FaultContext",
+    "FaultNotInForce",
+    "Injector",
+    "InjectorError",
+    "JsonValue",
+    "NumberThreshold",
+    "Observation",
+    "Params",
+    "Percentage",
+    "PluginError",
+    "Probe",
+    "ProbeContext",
+    "Rate",
+    "Resources",
+    "RevertFailed",
+    "TargetSpec",
+    "UserError",
+    "Verifiable",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chaoskit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*__all__, "__version__"]

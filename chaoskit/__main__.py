@@ -1,0 +1,5 @@
+import sys
+
+from chaoskit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""The exception hierarchy.
+
+Every error chaoskit raises on purpose derives from :class:`ChaoskitError`.
+:class:`UserError` and its children are the user-facing branch: the CLI prints
+their message (no traceback unless ``--verbose``) and exits with code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaoskitError",
+    "ExperimentInvalid",
+    "FaultNotInForce",
+    "InjectorError",
+    "PluginError",
+    "RevertFailed",
+    "UserError",
+]
+
+
+class ChaoskitError(Exception):
+    """Root of every error raised by chaoskit on purpose."""
+
+
+class UserError(ChaoskitError):
+    """Bad input or usage: a file that does not exist, a bad flag, a bad run dir.
+
+    The CLI prints the message and exits with code 2.
+    """
+
+
+class ExperimentInvalid(UserError):
+    """Raised by the loader when an experiment document does not validate.
+
+    ``problems`` holds one line per problem, each ``file:line:col: path: message``.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class PluginError(UserError):
+    """A plugin (injector, probe or target kind) is unknown or broken."""
+
+
+class InjectorError(ChaoskitError):
+    """Raised by an injector when it cannot act: a target that is unreachable,
+    a component that refuses the change, missing permission.
+
+    Injectors should raise this (``raise InjectorError(...) from exc``) rather
+    than let a client library's exception escape; the message is shown to users.
+    """
+
+
+class FaultNotInForce(InjectorError):
+    """Raised by an injector's optional ``verify`` when the component shows that
+    the fault it claims to have applied is not in force."""
+
+
+class RevertFailed(ChaoskitError):
+    """A revert still failed after every retry: the system is left DIRTY."""

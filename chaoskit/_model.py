@@ -1,0 +1,229 @@
+"""The experiment document as typed models.
+
+The static classes here fix the shape every experiment shares. Which target
+kinds, injectors and probe kinds exist depends on the installed plugins, so
+:func:`build_experiment_model` derives the concrete model from a registry:
+faults become a union discriminated by ``injector`` (each with its injector's
+own ``with:`` model), targets a union discriminated by ``kind``, and probes a
+union keyed by the one probe-kind key they carry (``http:``, ``tcp:`` ...).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    create_model,
+    model_validator,
+)
+
+from chaoskit._plugin_api import Expect, Params, Scope, TargetSpec
+from chaoskit._registry import Registry
+from chaoskit._units import Duration, DurationThreshold
+
+__all__ = [
+    "Expectations",
+    "Experiment",
+    "FaultSpec",
+    "ProbeSpec",
+    "Recovery",
+    "Safeguard",
+    "SteadyState",
+    "build_experiment_model",
+]
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProbeSpec(Strict):
+    """A probe as written: a name, a scope, a schedule, one kind key and ``expect``."""
+
+    probe_kind: ClassVar[str] = ""
+
+    name: Name
+    scope: Scope = "target"
+    every: Duration | None = Field(None, description="sample interval; default steady_state.every")
+    timeout: Duration | None = Field(
+        None, description="give up on one sample after this long; default: the interval"
+    )
+    description: str = ""
+    kind_params: Params
+    expect: Expect
+
+
+class FaultSpec(Strict):
+    """A fault as written: which injector acts on which target, when, how long."""
+
+    name: Name
+    injector: str
+    target: Name
+    at: Duration = Field(0.0, description="start offset from the start of the fault phase")
+    duration: Duration = Field(description="how long the fault stays in force")
+    description: str = ""
+    params: Params = Field(alias="with")
+
+
+class SteadyState(Strict):
+    every: Duration = Field(1.0, description="default sample interval of every probe")
+    stable_for: Duration = Field(
+        2.0, description="how long the steady state must hold to count as recovered"
+    )
+    baseline: Duration | None = Field(
+        None, description="how long to sample before injecting; default: stable_for"
+    )
+    probes: list[ProbeSpec] = Field(min_length=1)
+
+    @property
+    def baseline_window(self) -> float:
+        return self.stable_for if self.baseline is None else self.baseline
+
+
+class Safeguard(Strict):
+    probe: Name = Field(description="name of a steady-state probe to watch")
+    abort_if_failing_for: Duration = Field(
+        0.0, description="abort when the probe has failed continuously for this long"
+    )
+
+
+class Recovery(Strict):
+    timeout: Duration = Field(60.0, description="give up waiting for the steady state after this")
+    probes: list[ProbeSpec] = Field(
+        default_factory=list, description="run once after recovery; each must pass"
+    )
+
+
+class Expectations(Strict):
+    mttr: DurationThreshold | None = None
+    ttd: DurationThreshold | None = None
+    time_to_heal: DurationThreshold | None = Field(
+        None, description="time from the last revert to recovery"
+    )
+    contained: bool | None = Field(None, description="true: no outside-scope probe may breach")
+
+
+class Experiment(Strict):
+    version: Literal[1]
+    title: str = Field(min_length=1)
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    targets: dict[Name, TargetSpec] = Field(default_factory=dict)
+    steady_state: SteadyState
+    faults: list[FaultSpec] = Field(default_factory=list)
+    safeguards: list[Safeguard] = Field(default_factory=list)
+    recovery: Recovery = Field(default_factory=Recovery)
+    expect: Expectations = Field(default_factory=Expectations)
+    repeat: int = Field(1, ge=1, le=1000, description="run the fault phase and recovery N times")
+
+
+def _constructible(model: type[BaseModel]) -> bool:
+    return all(not f.is_required() for f in model.model_fields.values())
+
+
+def _with_default(model: type[BaseModel], alias: str) -> Any:
+    if _constructible(model):
+        return Field(default_factory=model, alias=alias)
+    return Field(alias=alias)
+
+
+class _Nothing(Strict):
+    """Stands for a union with no member: every value is refused."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse(cls, value: Any) -> Any:
+        raise ValueError("no plugin of this kind is installed (see `chaoskit plugins`)")
+
+
+def _union(members: list[Any], discriminator: Any) -> Any:
+    if not members:
+        return _Nothing
+    if len(members) == 1:
+        return members[0]
+    return Annotated[Union[tuple(members)], discriminator]  # noqa: UP007
+
+
+def build_experiment_model(registry: Registry) -> type[Experiment]:
+    """The concrete experiment model for the plugins loaded in ``registry``
+    (the loader loads those a document names; ``chaoskit schema`` loads all)."""
+    target_union = _union(
+        [plugin.obj for _, plugin in sorted(registry.targets.items())],
+        Field(discriminator="kind"),
+    )
+    fault_models = [
+        create_model(
+            f"Fault_{_ident(name)}",
+            __base__=FaultSpec,
+            injector=(Literal[name], ...),  # type: ignore[arg-type]
+            params=(plugin.obj.params, _with_default(plugin.obj.params, "with")),
+        )
+        for name, plugin in sorted(registry.injectors.items())
+    ]
+    fault_union = _union(fault_models, Field(discriminator="injector"))
+    probe_kinds = sorted(registry.probes)
+    known_kinds = set(registry.names("chaoskit.probes"))
+    probe_models = []
+    for kind in probe_kinds:
+        probe = registry.probes[kind].obj
+        model = create_model(
+            f"Probe_{_ident(kind)}",
+            __base__=ProbeSpec,
+            kind_params=(probe.params, Field(alias=kind)),
+            expect=(probe.expect, _with_default(probe.expect, "expect")),
+        )
+        model.probe_kind = kind
+        probe_models.append(Annotated[model, Tag(kind)])
+
+    def kind_of(value: Any) -> str | None:
+        if isinstance(value, ProbeSpec):
+            return value.probe_kind
+        if isinstance(value, dict):
+            present = [key for key in value if key in known_kinds]
+            return present[0] if len(present) == 1 else None
+        return None
+
+    probe_union = (
+        _Nothing
+        if len(probe_models) < 2
+        else Annotated[
+            Union[tuple(probe_models)],  # noqa: UP007
+            Discriminator(
+                kind_of,
+                custom_error_type="probe_kind",
+                custom_error_message="expected exactly one probe kind key, one of: "
+                + ", ".join(sorted(known_kinds)),
+            ),
+        ]
+    )
+    steady_state = create_model(
+        "SteadyState",
+        __base__=SteadyState,
+        probes=(list[probe_union], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+    recovery = create_model(
+        "Recovery",
+        __base__=Recovery,
+        probes=(list[probe_union], Field(default_factory=list)),  # type: ignore[valid-type]
+    )
+    experiment: type[Experiment] = create_model(
+        "Experiment",
+        __base__=Experiment,
+        targets=(dict[Name, target_union], Field(default_factory=dict)),  # type: ignore[valid-type]
+        steady_state=(steady_state, ...),
+        faults=(list[fault_union], Field(default_factory=list)),  # type: ignore[valid-type]
+        recovery=(recovery, Field(default_factory=recovery)),
+    )
+    return experiment
+
+
+def _ident(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)

@@ -1,0 +1,189 @@
+"""The plugin API: what an injector, a probe kind and a target kind implement.
+
+Plugins are found through entry points (groups ``chaoskit.injectors``,
+``chaoskit.probes``, ``chaoskit.targets``). Each entry point names a class; the
+registry instantiates injectors and probes with no arguments. Instances must be
+stateless: everything an injector needs to undo its fault travels in the
+``revert_state`` it returns, so that ``chaoskit rollback`` can revert a fault in
+another process after a crash.
+
+Contract for every async method: it must be cancellable (anyio cancellation),
+bound every wait with a timeout, and run blocking client calls through
+``anyio.to_thread.run_sync``. See docs/writing-injectors.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from chaoskit._units import DurationThreshold, Threshold
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = [
+    "Expect",
+    "FaultContext",
+    "Injector",
+    "JsonValue",
+    "Observation",
+    "Params",
+    "Probe",
+    "ProbeContext",
+    "Resources",
+    "TargetSpec",
+    "Verifiable",
+]
+
+Scope = Literal["target", "outside"]
+T = TypeVar("T")
+
+
+class Resources(Protocol):
+    """Long-lived things a probe keeps for the whole run (an HTTP client, a
+    connection pool), opened on first use and closed when the run ends."""
+
+    async def get(self, key: str, factory: Callable[[], AbstractAsyncContextManager[T]]) -> T:
+        """The resource under ``key``, entering ``factory()`` the first time."""
+        ...
+
+
+class Params(BaseModel):
+    """Base for injector and probe parameter models: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetSpec(Params):
+    """Base for target kinds. Subclasses narrow ``kind`` to a ``Literal``.
+
+    ``kind`` is the discriminator the loader uses; the entry-point name in
+    ``chaoskit.targets`` must equal it.
+    """
+
+    kind: str
+    description: str = ""
+
+
+class Expect(Params):
+    """Base for a probe kind's tolerances. ``latency`` is checked by the core
+    for every kind: a sample slower than the bound is not ok."""
+
+    latency: DurationThreshold | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One sample as judged by a probe: ``ok`` against its tolerances, the
+    measured ``value`` (JSON-serialisable) and, when not ok, why."""
+
+    ok: bool
+    value: JsonValue = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What an injector gets for one fault of one run."""
+
+    run_id: str
+    fault_name: str
+    target_name: str
+    target: TargetSpec
+    params: Params
+    log: FilteringBoundLogger
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        """A name unique to this fault in this run, for whatever the injector
+        creates (toxic names, application_name, hog process titles)."""
+        return f"chaoskit-{self.run_id}-{self.fault_name}"
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a probe gets for one sample."""
+
+    probe_name: str
+    params: Params
+    expect: Expect
+    timeout: float
+    target: TargetSpec | None
+    log: FilteringBoundLogger
+    resources: Resources
+
+
+@runtime_checkable
+class Injector(Protocol):
+    """A fault. Lifecycle for one fault: ``preflight`` → ``prepare`` → (the
+    runner journals the returned revert state, fsync'd) → ``inject`` → …
+    → ``revert``.
+    """
+
+    name: ClassVar[str]
+    """Namespaced name as used in experiments, e.g. ``toxiproxy.latency``."""
+    params: ClassVar[type[Params]]
+    """The model of the fault's ``with:`` block, validated at load time."""
+    target_kinds: ClassVar[tuple[str, ...]]
+    """Target kinds this injector acts on."""
+
+    async def preflight(self, ctx: FaultContext) -> None:
+        """Check, without changing anything, that the target exists, the
+        component is reachable and the injector may act. Raise InjectorError."""
+        ...
+
+    async def prepare(self, ctx: FaultContext) -> JsonValue:
+        """Read and return exactly the prior state that ``inject`` will change
+        (and the names of what it will create). No side effects. The runner
+        writes it to the journal before ``inject`` is called."""
+        ...
+
+    async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
+        """Apply the fault and return the final revert state (usually the one
+        given, possibly with details learnt while applying it)."""
+        ...
+
+    async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
+        """Restore the prior state. Idempotent: reverting twice, or reverting a
+        fault whose ``inject`` never ran or failed half-way, is harmless."""
+        ...
+
+
+@runtime_checkable
+class Verifiable(Protocol):
+    """Optional: an injector that can tell whether its fault is in force."""
+
+    async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
+        """Raise FaultNotInForce when the component shows the fault is absent."""
+        ...
+
+
+@runtime_checkable
+class Probe(Protocol):
+    """A probe kind (``http``, ``tcp``, ``sql`` ...). ``observe`` reads the
+    system once and judges the reading against ``ctx.expect``.
+
+    A failing system is an observation, not an exception: return
+    ``Observation(ok=False, detail=...)`` for refused connections, timeouts and
+    bad answers. An exception escaping ``observe`` is treated as a bug in the
+    probe and aborts the run (every fault is still reverted).
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[type[Params]]
+    expect: ClassVar[type[Expect]]
+
+    async def observe(self, ctx: ProbeContext) -> Observation: ...
+
+
+def latency_verdict(latency: float, threshold: Threshold | None) -> str:
+    """The reason a sample's latency breaks ``threshold``, or "" when it holds."""
+    if threshold is None or threshold.holds(latency):
+        return ""
+    return f"latency {latency * 1000:.1f}ms not {threshold}"

@@ -1,0 +1,197 @@
+"""Probe scheduling: every probe samples on its own fixed-rate schedule.
+
+A probe samples at ``start + k·every``. Samples of one probe never overlap: a
+sample slower than the interval delays the next one, and the slots it missed
+are skipped and counted (``skipped_slots``), never queued up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+from structlog.typing import FilteringBoundLogger
+
+from chaoskit._errors import ChaoskitError
+from chaoskit._journal import Journal
+from chaoskit._model import ProbeSpec
+from chaoskit._plugin_api import Observation, Probe, ProbeContext, TargetSpec, latency_verdict
+from chaoskit._registry import Registry
+from chaoskit._resources import RunResources
+from chaoskit._results import ProbeSummary
+from chaoskit._timeline import Sample
+
+__all__ = ["ProbeCrashed", "ProbeRunner", "ProbeSlot"]
+
+MIN_TIMEOUT = 1.0
+MAX_SAMPLES_PER_PROBE = 10_000_000  # a bound on the loop; the run's time bounds it first
+
+
+class ProbeCrashed(ChaoskitError):
+    """A probe's ``observe`` raised: a bug in the probe, not an observation."""
+
+
+@dataclass
+class ProbeSlot:
+    spec: ProbeSpec
+    probe: Probe
+    every: float
+    timeout: float
+    target: TargetSpec | None
+    samples: int = 0
+    failures: int = 0
+    skipped_slots: int = 0
+    latency_max: float | None = None
+    last_detail: str = ""
+    last_start: float | None = None
+
+    def summary(self) -> ProbeSummary:
+        return ProbeSummary(
+            name=self.spec.name,
+            kind=self.spec.probe_kind,
+            scope=self.spec.scope,
+            every=self.every,
+            samples=self.samples,
+            failures=self.failures,
+            skipped_slots=self.skipped_slots,
+            latency_max=self.latency_max,
+            last_detail=self.last_detail,
+        )
+
+
+class ProbeRunner:
+    """Runs a set of probes; collects their samples; journals each one."""
+
+    def __init__(
+        self,
+        specs: Sequence[ProbeSpec],
+        registry: Registry,
+        targets: dict[str, TargetSpec],
+        journal: Journal,
+        resources: RunResources,
+        log: FilteringBoundLogger,
+        default_every: float,
+        role: str,
+    ) -> None:
+        self.slots = [_slot(spec, registry, targets, default_every) for spec in specs]
+        self.samples: list[Sample] = []
+        self._journal = journal
+        self._resources = resources
+        self._log = log
+        self._role = role
+        self._listeners: list[Callable[[Sample], None]] = []
+
+    def on_sample(self, listener: Callable[[Sample], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def resolution(self) -> float:
+        return max((slot.every for slot in self.slots), default=0.0)
+
+    def horizon(self) -> float:
+        """Every probe's samples are known up to this time (min of latest starts)."""
+        starts = [slot.last_start for slot in self.slots]
+        if any(start is None for start in starts):
+            return float("-inf")
+        return min(start for start in starts if start is not None)
+
+    def has_sampled_all(self) -> bool:
+        return all(slot.samples > 0 for slot in self.slots)
+
+    async def sample(self, slot: ProbeSlot) -> Sample:
+        """Take one sample now, judge it, record it, tell the listeners."""
+        ctx = ProbeContext(
+            probe_name=slot.spec.name,
+            params=slot.spec.kind_params,
+            expect=slot.spec.expect,
+            timeout=slot.timeout,
+            target=slot.target,
+            log=self._log.bind(probe=slot.spec.name),
+            resources=self._resources,
+        )
+        started = time.monotonic()
+        t = self._journal.now()
+        observation: Observation | None = None
+        with anyio.move_on_after(slot.timeout):
+            try:
+                observation = await slot.probe.observe(ctx)
+            except Exception as exc:
+                raise ProbeCrashed(
+                    f"probe {slot.spec.name!r} ({slot.spec.probe_kind}) raised "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        latency = time.monotonic() - started
+        if observation is None:
+            observation = Observation(ok=False, detail=f"no answer within {slot.timeout:g}s")
+        elif observation.ok and (why := latency_verdict(latency, slot.spec.expect.latency)):
+            observation = Observation(ok=False, value=observation.value, detail=why)
+        sample = Sample(
+            probe=slot.spec.name,
+            scope=slot.spec.scope,
+            t=t,
+            latency=latency,
+            ok=observation.ok,
+            value=observation.value,
+            detail=observation.detail,
+        )
+        self._record(slot, sample)
+        return sample
+
+    def _record(self, slot: ProbeSlot, sample: Sample) -> None:
+        slot.samples += 1
+        slot.last_start = sample.t
+        slot.latency_max = max(slot.latency_max or 0.0, sample.latency)
+        if not sample.ok:
+            slot.failures += 1
+            slot.last_detail = sample.detail
+        self.samples.append(sample)
+        self._journal.write(
+            "sample",
+            t=sample.t,
+            role=self._role,
+            probe=sample.probe,
+            scope=sample.scope,
+            ok=sample.ok,
+            latency=round(sample.latency, 6),
+            value=sample.value,
+            detail=sample.detail,
+        )
+        for listener in self._listeners:
+            listener(sample)
+
+    async def run(self) -> None:
+        """Sample every probe on its schedule until cancelled."""
+        async with anyio.create_task_group() as group:
+            start = time.monotonic()
+            for slot in self.slots:
+                group.start_soon(self._loop, slot, start)
+
+    async def _loop(self, slot: ProbeSlot, start: float) -> None:
+        due = start
+        for _ in range(MAX_SAMPLES_PER_PROBE):
+            await anyio.sleep(max(0.0, due - time.monotonic()))
+            await self.sample(slot)
+            due += slot.every
+            late = time.monotonic() - due
+            if late > 0:
+                missed = int(late // slot.every) + 1
+                slot.skipped_slots += missed
+                due += missed * slot.every
+
+
+def _slot(
+    spec: ProbeSpec, registry: Registry, targets: dict[str, TargetSpec], default_every: float
+) -> ProbeSlot:
+    every = spec.every if spec.every is not None else default_every
+    timeout = spec.timeout if spec.timeout is not None else max(every, MIN_TIMEOUT)
+    ref = getattr(spec.kind_params, "target", None)
+    target = targets.get(ref) if isinstance(ref, str) else None
+    return ProbeSlot(
+        spec=spec,
+        probe=registry.probe(spec.probe_kind),
+        every=every,
+        timeout=timeout,
+        target=target,
+    )

@@ -1,0 +1,215 @@
+"""Plugin discovery through entry points, with validation of every plugin.
+
+Three groups: ``chaoskit.injectors``, ``chaoskit.probes``, ``chaoskit.targets``.
+A plugin that fails to import or does not fit its protocol is recorded as
+*broken* with its distribution and the reason; it is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel
+
+from chaoskit._errors import PluginError
+from chaoskit._plugin_api import Expect, Injector, Params, Probe, TargetSpec
+
+__all__ = ["GROUPS", "BrokenPlugin", "Plugin", "Registry", "discover"]
+
+Group = Literal["chaoskit.injectors", "chaoskit.probes", "chaoskit.targets"]
+GROUPS: tuple[Group, ...] = ("chaoskit.injectors", "chaoskit.probes", "chaoskit.targets")
+_KIND_NOUN = {
+    "chaoskit.injectors": "injector",
+    "chaoskit.probes": "probe kind",
+    "chaoskit.targets": "target kind",
+}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plugin(Generic[T]):
+    """A validated plugin: the loaded object and where it came from."""
+
+    name: str
+    group: Group
+    distribution: str
+    version: str
+    obj: T
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    name: str
+    group: Group
+    distribution: str
+    version: str
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{_KIND_NOUN[self.group]} {self.name!r} from distribution "
+            f"{self.distribution} {self.version} ({self.group}) is broken: {self.reason}"
+        )
+
+
+@dataclass
+class Registry:
+    """Installed plugins. Entry points are listed up front but a plugin is
+    imported and validated only when it is first asked for, so that a run
+    imports just the plugins its experiment uses."""
+
+    available: dict[Group, dict[str, EntryPoint]] = field(
+        default_factory=lambda: {group: {} for group in GROUPS}
+    )
+    injectors: dict[str, Plugin[Injector]] = field(default_factory=dict)
+    probes: dict[str, Plugin[Probe]] = field(default_factory=dict)
+    targets: dict[str, Plugin[type[TargetSpec]]] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+
+    def names(self, group: Group) -> list[str]:
+        return sorted(self.available[group])
+
+    def load(self, group: Group, names: Iterable[str] | None = None) -> None:
+        """Import and validate the named plugins of ``group`` (all by default);
+        unknown names are ignored here (the loader reports them)."""
+        wanted = self.available[group] if names is None else names
+        for name in list(wanted):
+            if name in self.available[group] and not self._loaded(group, name):
+                self._add(self.available[group][name], group)
+
+    def load_all(self) -> None:
+        for group in GROUPS:
+            self.load(group)
+
+    def _loaded(self, group: Group, name: str) -> bool:
+        done: dict[str, Any]
+        if group == "chaoskit.injectors":
+            done = self.injectors
+        elif group == "chaoskit.probes":
+            done = self.probes
+        else:
+            done = self.targets
+        return name in done or any(b.name == name and b.group == group for b in self.broken)
+
+    def injector(self, name: str) -> Injector:
+        self.load("chaoskit.injectors", [name])
+        if name in self.injectors:
+            return self.injectors[name].obj
+        raise PluginError(self.unknown("chaoskit.injectors", name))
+
+    def probe(self, name: str) -> Probe:
+        self.load("chaoskit.probes", [name])
+        if name in self.probes:
+            return self.probes[name].obj
+        raise PluginError(self.unknown("chaoskit.probes", name))
+
+    def target_kind(self, name: str) -> type[TargetSpec]:
+        self.load("chaoskit.targets", [name])
+        if name in self.targets:
+            return self.targets[name].obj
+        raise PluginError(self.unknown("chaoskit.targets", name))
+
+    def unknown(self, group: Group, name: str) -> str:
+        """Why ``name`` cannot be used: broken (and why), or unknown (and what is)."""
+        for broken in self.broken:
+            if broken.name == name and broken.group == group:
+                return broken.describe()
+        installed = ", ".join(self.names(group)) or "none"
+        return f"unknown {_KIND_NOUN[group]} {name!r}; installed: {installed}"
+
+    def _add(self, entry_point: EntryPoint, group: Group) -> None:
+        dist = entry_point.dist
+        dist_name = dist.name if dist is not None else "?"
+        version = dist.version if dist is not None else "?"
+        try:
+            obj = entry_point.load()
+        except Exception as exc:  # noqa: BLE001 - any import failure makes it broken
+            reason = f"import of {entry_point.value} failed: {type(exc).__name__}: {exc}"
+            self.broken.append(BrokenPlugin(entry_point.name, group, dist_name, version, reason))
+            return
+        problems = check_plugin(entry_point.name, group, obj)
+        if problems:
+            self.broken.append(
+                BrokenPlugin(entry_point.name, group, dist_name, version, "; ".join(problems))
+            )
+            return
+        if group == "chaoskit.targets":
+            self.targets[entry_point.name] = Plugin(
+                entry_point.name, group, dist_name, version, obj
+            )
+        elif group == "chaoskit.injectors":
+            self.injectors[entry_point.name] = Plugin(
+                entry_point.name, group, dist_name, version, obj()
+            )
+        else:
+            self.probes[entry_point.name] = Plugin(
+                entry_point.name, group, dist_name, version, obj()
+            )
+
+
+def discover(extra: Iterable[tuple[EntryPoint, Group]] = ()) -> Registry:
+    """List installed plugins (plus ``extra``, for tests); nothing is imported yet."""
+    registry = Registry()
+    for group in GROUPS:
+        for entry_point in entry_points(group=group):
+            registry.available[group][entry_point.name] = entry_point
+    for entry_point, group in extra:
+        registry.available[group][entry_point.name] = entry_point
+    return registry
+
+
+def check_plugin(name: str, group: Group, obj: object) -> list[str]:
+    """What is wrong with ``obj`` as a plugin of ``group`` named ``name``."""
+    if group == "chaoskit.targets":
+        return _check_target(name, obj)
+    if not inspect.isclass(obj):
+        return [f"entry point must name a class, got {type(obj).__name__}"]
+    problems: list[str] = []
+    declared = getattr(obj, "name", None)
+    if declared != name:
+        problems.append(f"class attribute name is {declared!r}, entry point says {name!r}")
+    _check_model(obj, "params", Params, problems)
+    if group == "chaoskit.injectors":
+        kinds = getattr(obj, "target_kinds", None)
+        if not (isinstance(kinds, tuple) and kinds and all(isinstance(k, str) for k in kinds)):
+            problems.append("target_kinds must be a non-empty tuple of target kind names")
+        methods = {"preflight": 1, "prepare": 1, "inject": 2, "revert": 2}
+    else:
+        _check_model(obj, "expect", Expect, problems)
+        methods = {"observe": 1}
+    for method, arity in methods.items():
+        problems.extend(_check_method(obj, method, arity))
+    if group == "chaoskit.injectors" and hasattr(obj, "verify"):
+        problems.extend(_check_method(obj, "verify", 2))
+    return problems
+
+
+def _check_model(obj: object, attr: str, base: type[BaseModel], problems: list[str]) -> None:
+    model = getattr(obj, attr, None)
+    if not (inspect.isclass(model) and issubclass(model, base)):
+        problems.append(f"{attr} must be a subclass of chaoskit.{base.__name__}")
+
+
+def _check_method(cls: object, method: str, arity: int) -> list[str]:
+    function = getattr(cls, method, None)
+    args = ", ".join(["ctx", "revert_state"][:arity])
+    if function is None or not inspect.iscoroutinefunction(function):
+        return [f"missing async method {method}(self, {args})"]
+    parameters = list(inspect.signature(function).parameters.values())[1:]
+    if len(parameters) != arity:
+        return [f"{method} must take (self, {args}), takes {len(parameters)} argument(s)"]
+    return []
+
+
+def _check_target(name: str, obj: object) -> list[str]:
+    if not (inspect.isclass(obj) and issubclass(obj, TargetSpec)):
+        return ["entry point must name a subclass of chaoskit.TargetSpec"]
+    annotation = obj.model_fields["kind"].annotation
+    if get_origin(annotation) is not Literal or get_args(annotation) != (name,):
+        return [f"field kind must be Literal[{name!r}]"]
+    return []

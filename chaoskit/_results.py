@@ -1,0 +1,164 @@
+"""results.json: the typed, versioned outcome of a run.
+
+All ``t_*`` fields are seconds on the run's monotonic clock (0 = run start);
+``started_at`` gives the wall-clock time of that origin. Later tools (the HTML
+report, baseline comparison, the pytest plugin) read this file and the journal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Breach",
+    "ExpectationResult",
+    "FaultRecord",
+    "IterationMeasurements",
+    "Measurements",
+    "ProbeSummary",
+    "RecoveryProbeResult",
+    "RunResult",
+    "RunStatus",
+    "Stats",
+]
+
+SCHEMA_VERSION = 1
+
+
+class RunStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    UNSTEADY_BASELINE = "unsteady-baseline"
+    ABORTED = "aborted"
+    DIRTY = "dirty"
+    INVALID = "invalid"
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {
+    RunStatus.PASSED: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.UNSTEADY_BASELINE: 1,
+    RunStatus.INVALID: 2,
+    RunStatus.ABORTED: 3,
+    RunStatus.DIRTY: 4,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FaultRecord(_Model):
+    name: str
+    injector: str
+    target: str
+    iteration: int
+    at: float = Field(description="planned offset from the start of the fault phase")
+    duration: float
+    t_inject: float | None = None
+    t_revert: float | None = None
+    verified: bool | None = Field(None, description="None: the injector cannot tell")
+    inject_error: str | None = None
+    revert_attempts: int = 0
+    reverted: bool = False
+    revert_error: str | None = None
+    revert_state: JsonValue = None
+
+
+class Stats(_Model):
+    n: int
+    mean: float
+    p50: float
+    p95: float
+    max: float
+
+
+class Breach(_Model):
+    probe: str
+    t_first_failure: float
+    propagation_delay: float
+    measured_from: Literal["first-target-violation", "first-inject"]
+
+
+class IterationMeasurements(_Model):
+    iteration: int
+    t_inject: float | None
+    t_revert: float | None
+    t_impact: float | None
+    t_recovered: float | None
+    tolerated: bool = Field(description="no steady-state violation after the first inject")
+    recovered: bool
+    mttr: float | None = Field(description="t_recovered - t_impact; 0 when tolerated")
+    ttd: float | None = Field(description="t_impact - t_inject")
+    time_to_heal: float | None = Field(description="t_recovered - t_revert")
+    blast_radius: list[Breach]
+    contained: bool
+
+
+class Measurements(_Model):
+    resolution: float = Field(description="the largest steady-state probe interval, seconds")
+    iterations: list[IterationMeasurements]
+    mttr: Stats | None
+    ttd: Stats | None
+    time_to_heal: Stats | None
+    contained: bool
+    blast_radius: list[str]
+
+
+class ProbeSummary(_Model):
+    name: str
+    kind: str
+    scope: Literal["target", "outside"]
+    every: float
+    samples: int
+    failures: int
+    skipped_slots: int = Field(0, description="intervals missed because a sample overran")
+    latency_max: float | None = None
+    last_detail: str = ""
+
+
+class RecoveryProbeResult(_Model):
+    name: str
+    ok: bool
+    value: JsonValue = None
+    detail: str = ""
+
+
+class ExpectationResult(_Model):
+    name: str
+    expected: str
+    measured: JsonValue
+    met: bool
+
+
+class RunResult(_Model):
+    schema_version: int = SCHEMA_VERSION
+    chaoskit_version: str
+    run_id: str
+    title: str
+    source: str
+    status: RunStatus
+    exit_code: int
+    reason: str = ""
+    started_at: str = Field(description="wall-clock time of t=0, ISO 8601 UTC")
+    duration: float
+    phases: list[tuple[str, float]] = Field(description="(phase, t_start)")
+    baseline_steady: bool | None = None
+    hypothesis_held: bool | None = None
+    faults: list[FaultRecord] = Field(default_factory=list)
+    probes: list[ProbeSummary] = Field(default_factory=list)
+    recovery_probes: list[RecoveryProbeResult] = Field(default_factory=list)
+    measurements: Measurements | None = None
+    expectations: list[ExpectationResult] = Field(default_factory=list)
+    left_applied: list[str] = Field(
+        default_factory=list, description="faults whose revert failed: undo by hand"
+    )
+    journal: str = "journal.jsonl"

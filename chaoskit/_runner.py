@@ -1,0 +1,403 @@
+"""The runner: phases, probes, faults, safeguards, signals, and the revert
+guarantee. Whatever ends a run — the normal path, a deviation, an exception in
+a probe or injector, a safeguard, SIGINT/SIGTERM, the run timeout — leads
+through ``FaultManager.revert_all`` under a shielded cancel scope.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+from structlog.typing import FilteringBoundLogger
+
+from chaoskit._errors import ChaoskitError, RevertFailed
+from chaoskit._faults import FaultManager, RetryPolicy
+from chaoskit._journal import JOURNAL_NAME, Journal
+from chaoskit._loader import LoadedExperiment
+from chaoskit._measure import measure_iteration, summarise
+from chaoskit._phases import Phase, PhaseMachine
+from chaoskit._probing import ProbeRunner
+from chaoskit._resources import RunResources
+from chaoskit._results import RecoveryProbeResult, RunResult, RunStatus
+from chaoskit._timeline import (
+    Sample,
+    first_stable_stretch,
+    first_violation,
+    holding_since,
+    steady_series,
+)
+from chaoskit._verdict import check_expectations
+
+__all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
+
+RESULTS_NAME = "results.json"
+_POLL = 0.02
+_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    runs_dir: Path = Path(".chaoskit/runs")
+    timeout: float | None = None
+    """Abort (and revert) when the whole run takes longer than this."""
+    revert_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    handle_signals: bool = True
+
+
+async def run_experiment(
+    loaded: LoadedExperiment, options: RunOptions, log: FilteringBoundLogger
+) -> tuple[RunResult, Path]:
+    """Run one experiment; returns its result and run directory."""
+    run = _Run(loaded, options, log)
+    result = await run.execute()
+    return result, run.directory
+
+
+def _new_run_id(title: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    slug = "".join(c if c.isalnum() else "-" for c in title.lower())[:32].strip("-")
+    return f"{stamp}-{slug}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Window:
+    iteration: int
+    start: float
+    end: float | None = None
+
+
+class _Run:
+    def __init__(
+        self, loaded: LoadedExperiment, options: RunOptions, log: FilteringBoundLogger
+    ) -> None:
+        experiment = loaded.experiment
+        self.loaded = loaded
+        self.experiment = experiment
+        self.options = options
+        self.run_id = _new_run_id(experiment.title)
+        self.directory = options.runs_dir / self.run_id
+        self.directory.mkdir(parents=True, exist_ok=False)
+        self.origin = time.monotonic()
+        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self.journal = Journal(self.directory / JOURNAL_NAME, loaded.secrets, self.origin)
+        self.log = log.bind(experiment=experiment.title, run_id=self.run_id)
+        self.phases = PhaseMachine(self.journal)
+        self.resources = RunResources()
+        self.steady = ProbeRunner(
+            experiment.steady_state.probes,
+            loaded.registry,
+            dict(experiment.targets),
+            self.journal,
+            self.resources,
+            self.log,
+            experiment.steady_state.every,
+            "steady",
+        )
+        self.faults = FaultManager(
+            experiment,
+            loaded.raw,
+            loaded.registry,
+            self.journal,
+            self.run_id,
+            self.log,
+            options.revert_policy,
+        )
+        self.abort_scope = anyio.CancelScope()
+        self.abort_reason: str | None = None
+        self.error: BaseException | None = None
+        self.baseline_steady: bool | None = None
+        self.windows: list[_Window] = []
+        self.recovery_results: list[RecoveryProbeResult] = []
+        self.left_applied: list[str] = []
+        self._guards = {g.probe: g.abort_if_failing_for for g in experiment.safeguards}
+        self._guard_active = False
+        self._failing_since: dict[str, float] = {}
+        self.steady.on_sample(self._check_safeguards)
+
+    # -- the run --------------------------------------------------------------
+
+    async def execute(self) -> RunResult:
+        self.journal.write(
+            "run_started",
+            durable=True,
+            run_id=self.run_id,
+            source=os.path.abspath(self.loaded.source),
+            title=self.experiment.title,
+            experiment=self.loaded.raw,
+            chaoskit_version=_VERSION,
+            pid=os.getpid(),
+            started_at=self.started_at,
+        )
+        self.log.info("run started", run_dir=str(self.directory))
+        try:
+            async with anyio.create_task_group() as group:
+                if self.options.handle_signals:
+                    group.start_soon(self._watch_signals)
+                try:
+                    await self._guarded()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        self.left_applied = await self.faults.revert_all()
+                        await self.resources.aclose()
+                    group.cancel_scope.cancel()
+            return self._finish()
+        finally:
+            self.journal.close()
+
+    async def _guarded(self) -> None:
+        with self.abort_scope:
+            try:
+                if self.options.timeout is None:
+                    await self._phases()
+                else:
+                    with anyio.move_on_after(self.options.timeout) as timer:
+                        await self._phases()
+                    if timer.cancelled_caught:
+                        self._abort(f"run timeout of {self.options.timeout:g}s reached")
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported in results
+                self.error = _most_telling(exc)
+                self.journal.write("error", durable=True, error=_describe(self.error))
+                self.log.error("run failed", error=_describe(self.error))
+
+    async def _phases(self) -> None:
+        self.phases.move(Phase.PREFLIGHT)
+        await self.faults.preflight()
+        async with anyio.create_task_group() as probes:
+            probes.start_soon(self.steady.run)
+            self.phases.move(Phase.BASELINE)
+            self.baseline_steady = await self._baseline()
+            if not self.baseline_steady:
+                self.log.warning("steady state does not hold at baseline; nothing injected")
+                probes.cancel_scope.cancel()
+                return
+            iterations = self.experiment.repeat if self.experiment.faults else 0
+            for iteration in range(1, iterations + 1):
+                recovered = await self._iteration(iteration)
+                if not recovered:
+                    break
+            probes.cancel_scope.cancel()
+        await self._recovery_probes()
+        self.phases.move(Phase.AUDIT)
+
+    async def _baseline(self) -> bool:
+        steady_state = self.experiment.steady_state
+        deadline = time.monotonic() + steady_state.baseline_window
+        slowest = max(slot.timeout for slot in self.steady.slots)
+        give_up = deadline + slowest + 5.0
+        while time.monotonic() < give_up:
+            if time.monotonic() >= deadline and self.steady.has_sampled_all():
+                break
+            await anyio.sleep(_POLL)
+        failures = [s for s in self.steady.samples if not s.ok]
+        for sample in failures[:5]:
+            self.log.warning("baseline sample failed", probe=sample.probe, detail=sample.detail)
+        self.journal.write("baseline", steady=not failures and self.steady.has_sampled_all())
+        return not failures and self.steady.has_sampled_all()
+
+    async def _iteration(self, iteration: int) -> bool:
+        self.phases.move(Phase.FAULTS, iteration=iteration)
+        window = _Window(iteration, self.journal.now())
+        self.windows.append(window)
+        self._guard_active = True
+        self._failing_since.clear()
+        try:
+            await self.faults.run_iteration(iteration)
+            self.phases.move(Phase.RECOVERY, iteration=iteration)
+            recovered = await self._await_recovery(iteration)
+        finally:
+            window.end = self.journal.now()
+        self._guard_active = False
+        if not recovered:
+            self.log.warning(
+                "steady state not restored within the recovery timeout", iteration=iteration
+            )
+        return recovered
+
+    async def _await_recovery(self, iteration: int) -> bool:
+        stable_for = self.experiment.steady_state.stable_for
+        names = [p.name for p in self.experiment.steady_state.probes]
+        records = [r for r in self.faults.records if r.iteration == iteration]
+        t_inject = min((r.t_inject for r in records if r.t_inject is not None), default=0.0)
+        t_revert = max((r.t_revert for r in records if r.t_revert is not None), default=0.0)
+        deadline = time.monotonic() + self.experiment.recovery.timeout
+        while True:
+            series = steady_series(self.steady.samples, names)
+            evidence = self.steady.horizon()
+            impact = first_violation(series, t_inject)
+            if impact is not None:
+                if first_stable_stretch(series, impact, stable_for, evidence) is not None:
+                    return True
+            else:
+                since = holding_since(series)
+                if since is not None and evidence - max(since, t_revert) >= stable_for:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(_POLL)
+
+    async def _recovery_probes(self) -> None:
+        specs = self.experiment.recovery.probes
+        if not specs:
+            return
+        runner = ProbeRunner(
+            specs,
+            self.loaded.registry,
+            dict(self.experiment.targets),
+            self.journal,
+            self.resources,
+            self.log,
+            self.experiment.steady_state.every,
+            "recovery",
+        )
+        for slot in runner.slots:
+            sample = await runner.sample(slot)
+            self.recovery_results.append(
+                RecoveryProbeResult(
+                    name=sample.probe, ok=sample.ok, value=sample.value, detail=sample.detail
+                )
+            )
+
+    # -- aborts -----------------------------------------------------------------
+
+    def _abort(self, reason: str) -> None:
+        if self.abort_reason is None:
+            self.abort_reason = reason
+            self.journal.write("abort", durable=True, reason=reason)
+            self.log.warning("aborting; reverting every fault", reason=reason)
+        self.abort_scope.cancel()
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if self.abort_reason is not None:
+                    self.log.warning("still reverting; please wait")
+                self._abort(f"received {signal.Signals(signum).name}")
+
+    def _check_safeguards(self, sample: Sample) -> None:
+        if not self._guard_active or sample.probe not in self._guards:
+            return
+        if sample.ok:
+            self._failing_since.pop(sample.probe, None)
+            return
+        since = self._failing_since.setdefault(sample.probe, sample.t)
+        failing_for = sample.t + sample.latency - since
+        if failing_for >= self._guards[sample.probe]:
+            self.journal.write(
+                "safeguard_tripped",
+                durable=True,
+                probe=sample.probe,
+                failing_for=round(failing_for, 3),
+            )
+            self._abort(f"safeguard: probe {sample.probe!r} failing for {failing_for:.1f}s")
+
+    # -- verdict ----------------------------------------------------------------
+
+    def _finish(self) -> RunResult:
+        if self.phases.current is not Phase.VERDICT:
+            self.phases.move(Phase.VERDICT)
+        experiment = self.experiment
+        steady = experiment.steady_state
+        names = [p.name for p in steady.probes]
+        outside = [p.name for p in steady.probes if p.scope == "outside"]
+        target = [p.name for p in steady.probes if p.scope == "target"]
+        iterations = [
+            measure_iteration(
+                window.iteration,
+                self.steady.samples,
+                names,
+                outside,
+                target,
+                [r for r in self.faults.records if r.iteration == window.iteration],
+                steady.stable_for,
+                window.end if window.end is not None else self.journal.now(),
+            )
+            for window in self.windows
+        ]
+        measurements = summarise(iterations, self.steady.resolution) if iterations else None
+        expectations = check_expectations(experiment.expect, measurements) if measurements else []
+        held: bool | None = None
+        if self.baseline_steady and self.abort_reason is None and self.error is None:
+            expected_iterations = experiment.repeat if experiment.faults else 0
+            held = (
+                len(iterations) == expected_iterations
+                and all(it.recovered for it in iterations)
+                and all(r.ok for r in self.recovery_results)
+            )
+        status, reason = self._status(held, all(e.met for e in expectations))
+        result = RunResult(
+            chaoskit_version=_VERSION,
+            run_id=self.run_id,
+            title=experiment.title,
+            source=self.loaded.source,
+            status=status,
+            exit_code=status.exit_code,
+            reason=reason,
+            started_at=self.started_at,
+            duration=round(self.journal.now(), 6),
+            phases=self.phases.history,
+            baseline_steady=self.baseline_steady,
+            hypothesis_held=held,
+            faults=self.faults.records,
+            probes=[slot.summary() for slot in self.steady.slots],
+            recovery_probes=self.recovery_results,
+            measurements=measurements,
+            expectations=expectations,
+            left_applied=self.left_applied,
+        )
+        text = result.model_dump_json(indent=2)
+        (self.directory / RESULTS_NAME).write_text(self.loaded.secrets.redact(text) + "\n")
+        self.journal.write(
+            "run_finished",
+            durable=True,
+            status=str(status),
+            exit_code=status.exit_code,
+            reason=reason,
+        )
+        return result
+
+    def _status(self, held: bool | None, expectations_met: bool) -> tuple[RunStatus, str]:
+        if self.left_applied:
+            return RunStatus.DIRTY, "revert failed; faults left applied: " + "; ".join(
+                self.left_applied
+            )
+        if self.abort_reason is not None:
+            return RunStatus.ABORTED, self.abort_reason
+        if self.error is not None:
+            return RunStatus.ABORTED, _describe(self.error)
+        if self.baseline_steady is False:
+            return RunStatus.UNSTEADY_BASELINE, "steady state did not hold at baseline"
+        if not held:
+            return RunStatus.FAILED, "steady state not restored, or a recovery probe failed"
+        if not expectations_met:
+            return RunStatus.FAILED, "expectations not met"
+        return RunStatus.PASSED, ""
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _most_telling(exc: BaseException) -> BaseException:
+    leaves = _leaves(exc)
+    for kind in (RevertFailed, ChaoskitError):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ChaoskitError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return "an injector call timed out"
+    return f"{type(exc).__name__}: {exc}"

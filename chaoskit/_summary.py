@@ -1,0 +1,85 @@
+"""The one-screen terminal summary of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaoskit._results import RunResult, Stats
+from chaoskit._units import format_duration
+
+__all__ = ["render_summary"]
+
+_MARK = {True: "ok", False: "FAIL", None: "-"}
+
+
+def _d(value: float | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def _stats(stats: Stats | None, resolution: float) -> str:
+    if stats is None:
+        return "-"
+    text = (
+        f"{_d(stats.max)}"
+        if stats.n == 1
+        else (
+            f"mean {_d(stats.mean)}  p50 {_d(stats.p50)}  p95 {_d(stats.p95)}  max {_d(stats.max)}"
+            f"  (n={stats.n})"
+        )
+    )
+    return f"{text}  ±{_d(resolution)}"
+
+
+def render_summary(result: RunResult, run_dir: Path) -> str:
+    lines = [
+        f"chaoskit · {result.title}",
+        f"  verdict     {result.status.value.upper()}  (exit {result.exit_code})"
+        + (f" — {result.reason}" if result.reason else ""),
+        f"  duration    {_d(result.duration)}   baseline steady: {_MARK[result.baseline_steady]}"
+        f"   hypothesis held: {_MARK[result.hypothesis_held]}",
+    ]
+    m = result.measurements
+    if m is not None:
+        tolerated = all(it.tolerated for it in m.iterations)
+        mttr = (
+            "0 (tolerated: no steady-state violation)"
+            if tolerated
+            else _stats(m.mttr, m.resolution)
+        )
+        lines += [
+            f"  MTTR        {mttr}",
+            f"  TTD         {_stats(m.ttd, m.resolution)}",
+            f"  heal        {_stats(m.time_to_heal, m.resolution)}   (recovered after revert)",
+            "  containment "
+            + ("contained" if m.contained else "BREACHED: " + ", ".join(m.blast_radius)),
+        ]
+        not_recovered = [it.iteration for it in m.iterations if not it.recovered]
+        if not_recovered:
+            lines.append(f"  NOT RECOVERED in iteration(s) {not_recovered}")
+    if result.faults:
+        lines.append("  faults")
+        for f in result.faults:
+            state = "reverted" if f.reverted else ("LEFT APPLIED" if f.t_inject else "not applied")
+            extra = f"  error: {f.inject_error}" if f.inject_error else ""
+            lines.append(
+                f"    {f.name:<20} {f.injector:<22} on {f.target:<12} "
+                f"in {_d(f.t_inject)} out {_d(f.t_revert)}  {state}{extra}"
+            )
+    if result.probes:
+        lines.append("  probes")
+        for p in result.probes:
+            detail = f"  last failure: {p.last_detail}" if p.last_detail else ""
+            lines.append(
+                f"    {p.name:<20} {p.scope:<8} {p.samples:>5} samples {p.failures:>4} failed"
+                f"{detail}"
+            )
+    for r in result.recovery_probes:
+        lines.append(f"  recovery    {r.name}: {_MARK[r.ok]} {r.detail}")
+    for e in result.expectations:
+        lines.append(f"  expect      {e.name} {e.expected}: measured {e.measured} → {_MARK[e.met]}")
+    if result.left_applied:
+        lines.append("  !! DIRTY: these faults are still applied; undo them by hand or run")
+        lines.append(f"  !!   chaoskit rollback {run_dir}")
+        lines += [f"  !!   - {item}" for item in result.left_applied]
+    lines.append(f"  run dir     {run_dir}  (results.json, journal.jsonl)")
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""YAML loading that remembers where every value came from.
+
+``load_with_positions`` returns the plain data and a ``Positions`` map from a
+path (tuple of keys and indices) to its ``(line, column)``, 1-based, so that a
+validation error deep inside a document can point at the exact spot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+__all__ = ["Path", "Positions", "YamlError", "load_with_positions"]
+
+Path = tuple[str | int, ...]
+
+# the C loader is several times faster where libyaml is present
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class YamlError(Exception):
+    """The text is not YAML (or not one document); ``line``/``column`` are 1-based."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass
+class Positions:
+    """Where each path of a document starts (line, column), 1-based."""
+
+    spots: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def nearest(self, data: Any, loc: Sequence[str | int]) -> tuple[Path, tuple[int, int]]:
+        """Follow ``loc`` (a pydantic error location) through ``data`` as far as
+        it goes; return the path actually walked and its position.
+
+        Parts of ``loc`` that are not keys of the data (union tags added by
+        pydantic) are skipped, so the position is that of the deepest real value.
+        """
+        walked: list[str | int] = []
+        node = data
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+                walked.append(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+                walked.append(part)
+        path = tuple(walked)
+        while path not in self.spots and path:
+            path = path[:-1]
+        return tuple(walked), self.spots.get(path, (1, 1))
+
+
+def load_with_positions(text: str) -> tuple[Any, Positions]:
+    """Parse one YAML document. Raises YamlError with its position."""
+    loader = _BaseLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, Positions()
+        positions = Positions()
+        _record(node, (), positions)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise YamlError(message or "not valid YAML", line, column) from exc
+    except yaml.YAMLError as exc:
+        raise YamlError(str(exc), 1, 1) from exc
+    finally:
+        loader.dispose()
+    return data, positions
+
+
+def _record(node: yaml.Node, path: Path, positions: Positions) -> None:
+    positions.spots[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key: str | int = key_node.value
+                _record(value_node, (*path, key), positions)
+                # a missing or unknown field points at its key, not its value
+                positions.spots[(*path, key, "__key__")] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record(item, (*path, index), positions)

@@ -1,0 +1,261 @@
+"""The ``chaoskit`` command. Imports are lazy: ``--help`` stays fast.
+
+Exit codes: 0 hypothesis held; 1 hypothesis or expectations failed (or the
+baseline was not steady); 2 invalid input or usage; 3 aborted (signal,
+safeguard, error) and cleanly reverted; 4 a revert failed (dirty).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaoskit._loader import LoadedExperiment
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaoskit",
+        description="Run chaos experiments; measure MTTR, data loss and containment; "
+        "always revert.",
+        epilog="exit codes: 0 held · 1 failed/unsteady baseline · 2 invalid input · "
+        "3 aborted, reverted · 4 revert failed (dirty)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "console", "json"],
+        default="auto",
+        help="logs on stderr: console on a terminal, JSON otherwise (default: auto)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run an experiment")
+    run.add_argument("experiment", help="experiment file (YAML)")
+    run.add_argument("--dry-run", action="store_true", help="validate, print the plan, stop")
+    run.add_argument("--runs-dir", default=".chaoskit/runs", help="where run dirs go")
+    run.add_argument("--timeout", help="abort and revert after this long (e.g. 10m)")
+    run.add_argument("--revert-attempts", type=int, default=5, help="tries per revert")
+    run.add_argument("--json", action="store_true", help="print results.json to stdout")
+
+    validate = sub.add_parser("validate", help="validate experiment files")
+    validate.add_argument("experiments", nargs="+")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the experiment format")
+    schema.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    sub.add_parser("plugins", help="list installed injectors, probes and target kinds")
+
+    rollback = sub.add_parser("rollback", help="revert what a crashed run left applied")
+    rollback.add_argument("run_dir")
+    rollback.add_argument("--revert-attempts", type=int, default=5)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from chaoskit._errors import ExperimentInvalid, UserError
+
+    try:
+        handler = _COMMANDS[args.command]
+        return handler(args)
+    except ExperimentInvalid as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"chaoskit: {count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return EXIT_USAGE
+    except UserError as exc:
+        if args.verbose:
+            raise
+        print(f"chaoskit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("chaoskit: interrupted (nothing was injected)", file=sys.stderr)
+        return 3
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import anyio
+
+    from chaoskit._errors import UserError
+    from chaoskit._faults import RetryPolicy
+    from chaoskit._loader import load_experiment
+    from chaoskit._logging import configure_logging
+    from chaoskit._runner import RunOptions, run_experiment
+    from chaoskit._summary import render_summary
+    from chaoskit._units import parse_duration
+
+    loaded = load_experiment(args.experiment)
+    _warn_broken(loaded.registry)
+    if args.dry_run:
+        print(_plan(loaded))
+        return 0
+    try:
+        timeout = parse_duration(args.timeout) if args.timeout else None
+    except ValueError as exc:
+        raise UserError(f"--timeout: {exc}") from None
+    if args.revert_attempts < 1:
+        raise UserError("--revert-attempts: expected at least 1")
+    log = configure_logging(loaded.secrets, args.verbose, args.log_format)
+    options = RunOptions(
+        runs_dir=Path(args.runs_dir),
+        timeout=timeout,
+        revert_policy=RetryPolicy(attempts=args.revert_attempts),
+    )
+    result, run_dir = anyio.run(run_experiment, loaded, options, log)
+    if args.json:
+        print(loaded.secrets.redact(result.model_dump_json(indent=2)))
+    else:
+        print(render_summary(result, run_dir))
+    return result.exit_code
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from chaoskit._errors import ExperimentInvalid, UserError
+    from chaoskit._loader import load_experiment
+    from chaoskit._registry import discover
+
+    registry = discover()
+    _warn_broken(registry)
+    problems: list[str] = []
+    for path in args.experiments:
+        try:
+            load_experiment(path, registry)
+        except ExperimentInvalid as exc:
+            problems += exc.problems
+        except UserError as exc:
+            problems.append(str(exc))
+        else:
+            print(f"{path}: ok")
+    if problems:
+        raise ExperimentInvalid(problems)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from chaoskit._registry import discover
+    from chaoskit._schema import experiment_schema
+
+    text = json.dumps(experiment_schema(discover()), indent=2) + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from chaoskit._registry import discover
+
+    registry = discover()
+    registry.load_all()
+    rows: list[tuple[str, str, str, str]] = []
+    groups: list[tuple[str, dict[str, Any]]] = [
+        ("injector", registry.injectors),
+        ("probe", registry.probes),
+        ("target", registry.targets),
+    ]
+    for noun, plugins in groups:
+        for name, plugin in sorted(plugins.items()):
+            rows.append((noun, name, plugin.distribution, plugin.version))
+    width = max((len(r[1]) for r in rows), default=10)
+    for noun, name, dist, version in rows:
+        print(f"{noun:<9} {name:<{width}}  {dist} {version}")
+    for broken in registry.broken:
+        print(f"BROKEN    {broken.describe()}")
+    return 1 if registry.broken else 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import anyio
+
+    from chaoskit._errors import UserError
+    from chaoskit._faults import RetryPolicy
+    from chaoskit._logging import configure_logging
+    from chaoskit._registry import discover
+    from chaoskit._rollback import rollback
+    from chaoskit._secrets import Secrets
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory (expected a run directory)")
+    registry = discover()
+    _warn_broken(registry)
+    log = configure_logging(Secrets(), args.verbose, args.log_format)
+    policy = RetryPolicy(attempts=max(1, args.revert_attempts))
+    report = anyio.run(rollback, run_dir, registry, log, policy)
+    if not report.reverted and not report.failed:
+        print(f"{run_dir}: nothing left applied; nothing to do")
+        return 0
+    for name in report.reverted:
+        print(f"reverted  {name}")
+    for line in report.failed:
+        print(f"FAILED    {line}")
+    return 4 if report.failed else 0
+
+
+def _warn_broken(registry: Any) -> None:
+    for broken in registry.broken:
+        print(f"chaoskit: warning: {broken.describe()}", file=sys.stderr)
+
+
+def _plan(loaded: LoadedExperiment) -> str:
+    from chaoskit._units import format_duration as d
+
+    e = loaded.experiment
+    steady = e.steady_state
+    lines = [f"plan · {e.title}  (dry run: nothing is touched)", "  targets"]
+    lines += [f"    {name}: {t.kind}" for name, t in e.targets.items()] or ["    (none)"]
+    lines.append(
+        f"  baseline    {d(steady.baseline_window)}, then steady for {d(steady.stable_for)} "
+        "counts as recovered"
+    )
+    lines.append("  probes")
+    for p in steady.probes:
+        every = p.every if p.every is not None else steady.every
+        lines.append(f"    {p.name:<20} {p.probe_kind:<10} {p.scope:<8} every {d(every)}")
+    lines.append(f"  faults (x{e.repeat})")
+    for f in sorted(e.faults, key=lambda f: f.at):
+        lines.append(
+            f"    +{d(f.at):<8} {f.name:<20} {f.injector} on {f.target} for {d(f.duration)}"
+        )
+    span = max((f.at + f.duration for f in e.faults), default=0.0)
+    lines.append(
+        f"  recovery    up to {d(e.recovery.timeout)}; probes: "
+        + (", ".join(p.name for p in e.recovery.probes) or "none")
+    )
+    for guard in e.safeguards:
+        lines.append(
+            f"  safeguard   abort if {guard.probe} fails for {d(guard.abort_if_failing_for)}"
+        )
+    worst = steady.baseline_window + e.repeat * (span + e.recovery.timeout)
+    lines.append(f"  longest run about {d(worst)}")
+    return "\n".join(lines)
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "schema": _cmd_schema,
+    "plugins": _cmd_plugins,
+    "rollback": _cmd_rollback,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""What the Toxiproxy injectors share: the revert state, the target and params
+checks, and the generic lifecycle of "add named toxics, remove them by name".
+
+Each toxic is then a few lines in its own module: its parameter model, its
+Toxiproxy type and how its parameters become the toxic's attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+)
+from chaoskit_toxiproxy._client import (
+    DEFAULT_TIMEOUT,
+    Proxy,
+    ProxyAlreadyExists,
+    ProxyNotFound,
+    Stream,
+    ToxicAlreadyExists,
+    ToxicNotFound,
+    ToxiproxyClient,
+)
+from chaoskit_toxiproxy.target import ProxyTarget
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = [
+    "TARGET_KIND",
+    "ProxyRevertState",
+    "ToxicInjector",
+    "ToxicParams",
+    "connect",
+    "ensure_proxy",
+    "expect_params",
+    "milliseconds",
+    "proxy_target",
+    "restore_proxy",
+]
+
+TARGET_KIND = "toxiproxy.proxy"
+_STREAMS: dict[str, tuple[Stream, ...]] = {
+    "upstream": ("upstream",),
+    "downstream": ("downstream",),
+    "both": ("upstream", "downstream"),
+}
+P = TypeVar("P", bound=Params)
+
+
+class ToxicParams(Params):
+    """Parameters every toxic takes."""
+
+    stream: Literal["upstream", "downstream", "both"] = Field(
+        default="downstream",
+        description="downstream = server to client; both = one toxic on each stream",
+    )
+    toxicity: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="probability that a connection is affected"
+    )
+
+
+class ProxyRevertState(BaseModel):
+    """The revert state of every Toxiproxy injector, as JSON::
+
+        {"server": "http://127.0.0.1:8474", "proxy": "ledger_postgres",
+         "listen": "127.0.0.1:25432", "upstream": "127.0.0.1:5432",
+         "enabled": true, "toxics": ["chaoskit-RUN-FAULT-downstream"]}
+
+    ``listen``/``upstream``/``enabled`` are the proxy as it was before the
+    fault, kept so that revert can re-create it if the server lost it (a
+    restarted Toxiproxy). ``toxics`` names exactly the toxics the fault adds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server: str
+    proxy: str
+    listen: str | None = None
+    upstream: str | None = None
+    enabled: bool
+    toxics: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def parse(cls, revert_state: JsonValue) -> ProxyRevertState:
+        try:
+            return cls.model_validate(revert_state)
+        except ValidationError as exc:
+            raise InjectorError(
+                f"malformed Toxiproxy revert state {revert_state!r}: {exc}"
+            ) from exc
+
+    def to_json(self) -> JsonValue:
+        dumped: JsonValue = self.model_dump(mode="json")
+        return dumped
+
+
+def connect(server: str) -> ToxiproxyClient:
+    """A client for one call sequence; use it as ``async with connect(url) as client``."""
+    return ToxiproxyClient(server, timeout=DEFAULT_TIMEOUT)
+
+
+def proxy_target(ctx: FaultContext) -> ProxyTarget:
+    if not isinstance(ctx.target, ProxyTarget):
+        raise InjectorError(
+            f"fault {ctx.fault_name!r} needs a {TARGET_KIND} target; "
+            f"{ctx.target_name!r} is {ctx.target.kind!r}"
+        )
+    return ctx.target
+
+
+def expect_params(params: Params, model: type[P]) -> P:
+    if not isinstance(params, model):
+        raise InjectorError(f"expected {model.__name__} parameters, got {type(params).__name__}")
+    return params
+
+
+def milliseconds(seconds: float) -> int:
+    """A chaoskit duration (float seconds) as Toxiproxy's integer milliseconds."""
+    return round(seconds * 1000)
+
+
+async def ensure_proxy(
+    client: ToxiproxyClient, target: ProxyTarget, log: FilteringBoundLogger
+) -> Proxy:
+    """The target's proxy; created first when missing and the target says how."""
+    try:
+        return await client.get_proxy(target.name)
+    except ProxyNotFound as exc:
+        if target.listen is None or target.upstream is None:
+            raise InjectorError(
+                f"proxy {target.name!r} does not exist on Toxiproxy at {target.server}; "
+                "create it, or give the target listen and upstream to have it created"
+            ) from exc
+    try:
+        proxy = await client.create_proxy(
+            target.name, listen=target.listen, upstream=target.upstream
+        )
+    except ProxyAlreadyExists:
+        # Created by someone else meanwhile: fine, it exists now.
+        return await client.get_proxy(target.name)
+    log.info("toxiproxy.proxy_created", proxy=target.name, listen=proxy.listen)
+    return proxy
+
+
+async def restore_proxy(
+    client: ToxiproxyClient, state: ProxyRevertState, log: FilteringBoundLogger
+) -> tuple[Proxy, bool]:
+    """The proxy of ``state``, re-created as it was when the server lost it.
+    Returns it and whether it had to be re-created."""
+    try:
+        return await client.get_proxy(state.proxy), False
+    except ProxyNotFound as exc:
+        if state.listen is None or state.upstream is None:
+            raise InjectorError(
+                f"proxy {state.proxy!r} is gone from Toxiproxy at {state.server} (restarted?) "
+                "and the revert state does not say how to re-create it; "
+                "re-create it by hand"
+            ) from exc
+    try:
+        proxy = await client.create_proxy(
+            state.proxy, listen=state.listen, upstream=state.upstream, enabled=state.enabled
+        )
+    except ProxyAlreadyExists:
+        return await client.get_proxy(state.proxy), False
+    log.warning(
+        "toxiproxy.proxy_recreated",
+        proxy=state.proxy,
+        listen=state.listen,
+        upstream=state.upstream,
+        enabled=state.enabled,
+    )
+    return proxy, True
+
+
+def _toxic_plan(tag: str, stream: str) -> list[tuple[str, Stream]]:
+    """(toxic name, stream) for each toxic a fault adds; names derive from the
+    fault's tag, kept to characters that are safe in a URL path segment."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", tag)
+    return [(f"{base}-{one}", one) for one in _STREAMS[stream]]
+
+
+class ToxicInjector:
+    """Lifecycle of a fault made of named toxics on one proxy.
+
+    Subclasses set ``name``, ``params`` (a :class:`ToxicParams` subclass) and
+    ``toxic_type`` and implement :meth:`attributes`.
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[type[Params]]
+    target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
+    toxic_type: ClassVar[str]
+    """The toxic's type in Toxiproxy's API."""
+
+    def attributes(self, params: Params) -> dict[str, JsonValue]:
+        """The toxic's ``attributes`` in Toxiproxy's units, from the fault's params."""
+        raise NotImplementedError
+
+    def _plan(self, ctx: FaultContext) -> tuple[ToxicParams, list[tuple[str, Stream]]]:
+        params = expect_params(ctx.params, ToxicParams)
+        return params, _toxic_plan(ctx.tag, params.stream)
+
+    async def preflight(self, ctx: FaultContext) -> None:
+        target = proxy_target(ctx)
+        _, plan = self._plan(ctx)
+        self.attributes(ctx.params)
+        async with connect(target.server) as client:
+            proxy = await ensure_proxy(client, target, ctx.log)
+        leftovers = {toxic.name for toxic in proxy.toxics} & {name for name, _ in plan}
+        if leftovers:
+            ctx.log.warning("toxiproxy.toxic_already_present", proxy=proxy.name, toxics=leftovers)
+
+    async def prepare(self, ctx: FaultContext) -> JsonValue:
+        target = proxy_target(ctx)
+        _, plan = self._plan(ctx)
+        async with connect(target.server) as client:
+            proxy = await client.get_proxy(target.name)
+        return ProxyRevertState(
+            server=target.server,
+            proxy=proxy.name,
+            listen=proxy.listen,
+            upstream=proxy.upstream,
+            enabled=proxy.enabled,
+            toxics=[name for name, _ in plan],
+        ).to_json()
+
+    async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
+        state = ProxyRevertState.parse(revert_state)
+        params, plan = self._plan(ctx)
+        unjournaled = [name for name, _ in plan if name not in state.toxics]
+        if unjournaled:
+            raise InjectorError(
+                f"refusing to add toxics {unjournaled} that the revert state does not name"
+            )
+        attributes = self.attributes(params)
+        async with connect(state.server) as client:
+            for toxic_name, stream in plan:
+                try:
+                    await client.add_toxic(
+                        state.proxy,
+                        name=toxic_name,
+                        type=self.toxic_type,
+                        stream=stream,
+                        toxicity=params.toxicity,
+                        attributes=attributes,
+                    )
+                except ToxicAlreadyExists:
+                    # Same name = same fault: an earlier attempt of this inject.
+                    ctx.log.info("toxiproxy.toxic_already_present", toxic=toxic_name)
+                    continue
+                ctx.log.info(
+                    "toxiproxy.toxic_added",
+                    proxy=state.proxy,
+                    toxic=toxic_name,
+                    type=self.toxic_type,
+                    stream=stream,
+                    attributes=attributes,
+                )
+        return state.to_json()
+
+    async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
+        state = ProxyRevertState.parse(revert_state)
+        async with connect(state.server) as client:
+            _, recreated = await restore_proxy(client, state, ctx.log)
+            if recreated:
+                return  # a new proxy has none of our toxics
+            for toxic_name in state.toxics:
+                try:
+                    await client.remove_toxic(state.proxy, toxic_name)
+                except ToxicNotFound:
+                    continue
+                ctx.log.info("toxiproxy.toxic_removed", proxy=state.proxy, toxic=toxic_name)
+            remaining = {toxic.name for toxic in await client.list_toxics(state.proxy)}
+        left = sorted(remaining & set(state.toxics))
+        if left:
+            raise InjectorError(
+                f"toxics {left} are still on proxy {state.proxy!r} after removing them"
+            )
+
+    async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
+        state = ProxyRevertState.parse(revert_state)
+        async with connect(state.server) as client:
+            try:
+                listed = {toxic.name for toxic in await client.list_toxics(state.proxy)}
+            except ProxyNotFound as exc:
+                raise FaultNotInForce(
+                    f"proxy {state.proxy!r} is gone from Toxiproxy at {state.server}"
+                ) from exc
+        missing = [name for name in state.toxics if name not in listed]
+        if missing:
+            raise FaultNotInForce(f"toxics {missing} are not on proxy {state.proxy!r}")

@@ -1,0 +1,79 @@
+"""``toxiproxy.down``: disable the proxy — its listener closes and every
+connection through it is cut; new connections are refused."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from chaoskit import FaultContext, FaultNotInForce, JsonValue, Params
+from chaoskit_toxiproxy._base import (
+    TARGET_KIND,
+    ProxyRevertState,
+    connect,
+    ensure_proxy,
+    expect_params,
+    proxy_target,
+    restore_proxy,
+)
+from chaoskit_toxiproxy._client import ProxyNotFound
+
+__all__ = ["Down", "DownParams"]
+
+
+class DownParams(Params):
+    """``toxiproxy.down`` takes no parameters."""
+
+
+class Down:
+    """Disables the proxy. Revert re-enables it only if it was enabled before."""
+
+    name: ClassVar[str] = "toxiproxy.down"
+    params: ClassVar[type[Params]] = DownParams
+    target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
+
+    async def preflight(self, ctx: FaultContext) -> None:
+        target = proxy_target(ctx)
+        expect_params(ctx.params, DownParams)
+        async with connect(target.server) as client:
+            await ensure_proxy(client, target, ctx.log)
+
+    async def prepare(self, ctx: FaultContext) -> JsonValue:
+        target = proxy_target(ctx)
+        async with connect(target.server) as client:
+            proxy = await client.get_proxy(target.name)
+        return ProxyRevertState(
+            server=target.server,
+            proxy=proxy.name,
+            listen=proxy.listen,
+            upstream=proxy.upstream,
+            enabled=proxy.enabled,
+        ).to_json()
+
+    async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
+        state = ProxyRevertState.parse(revert_state)
+        async with connect(state.server) as client:
+            await client.set_enabled(state.proxy, False)
+        ctx.log.info("toxiproxy.proxy_disabled", proxy=state.proxy)
+        return state.to_json()
+
+    async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
+        state = ProxyRevertState.parse(revert_state)
+        async with connect(state.server) as client:
+            proxy, _ = await restore_proxy(client, state, ctx.log)
+            if state.enabled and not proxy.enabled:
+                await client.set_enabled(state.proxy, True)
+                ctx.log.info("toxiproxy.proxy_enabled", proxy=state.proxy)
+
+    async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
+        state = ProxyRevertState.parse(revert_state)
+        async with connect(state.server) as client:
+            try:
+                proxy = await client.get_proxy(state.proxy)
+            except ProxyNotFound as exc:
+                # A proxy that is gone accepts no connections either, but it is
+                # not the fault we applied: say so rather than pass.
+                raise FaultNotInForce(
+                    f"proxy {state.proxy!r} is gone from Toxiproxy at {state.server}"
+                ) from exc
+        if proxy.enabled:
+            raise FaultNotInForce(f"proxy {state.proxy!r} is enabled")

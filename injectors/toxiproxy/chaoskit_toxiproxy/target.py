@@ -1,0 +1,52 @@
+"""The ``toxiproxy.proxy`` target kind: one proxy on one Toxiproxy server."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from chaoskit import TargetSpec
+
+__all__ = ["ProxyTarget"]
+
+_HOST_PORT = re.compile(r"^\S*:\d{1,5}$")
+
+
+class ProxyTarget(TargetSpec):
+    """A Toxiproxy proxy, by name, on the server whose API is at ``server``.
+
+    With both ``listen`` and ``upstream`` the proxy is ensured: preflight creates
+    it when the server does not have it (a freshly started lab). Without them
+    the proxy must already exist.
+    """
+
+    kind: Literal["toxiproxy.proxy"] = "toxiproxy.proxy"
+    server: str = "http://127.0.0.1:8474"
+    name: str = Field(min_length=1)
+    listen: str | None = Field(default=None, examples=["127.0.0.1:25432"])
+    upstream: str | None = Field(default=None, examples=["127.0.0.1:5432"])
+
+    @field_validator("server")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+            raise ValueError("expected the Toxiproxy API URL, like http://127.0.0.1:8474")
+        return value.rstrip("/")
+
+    @field_validator("listen", "upstream")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST_PORT.match(value):
+            raise ValueError("expected host:port, like 127.0.0.1:5432")
+        return value
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.listen is None) != (self.upstream is None):
+            raise ValueError(
+                "give both listen and upstream (to have the proxy created when missing) "
+                "or neither (the proxy must exist)"
+            )
+        return self
