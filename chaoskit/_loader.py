@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chaoskit._errors import ExperimentInvalid, UserError
-from chaoskit._model import Experiment, FaultSpec, ProbeSpec, build_experiment_model
+from chaoskit._model import Experiment, build_experiment_model
 from chaoskit._registry import Registry, discover
 from chaoskit._secrets import Secrets, substitute_env
 from chaoskit._yamlpos import Path, Positions, YamlError, load_with_positions
@@ -72,8 +72,7 @@ def parse_experiment(
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             report.add_pydantic(error, registry)
-    if experiment is not None:
-        _check_references(experiment, registry, report)
+    _check_references(data, registry, report)
     if report.problems:
         raise ExperimentInvalid(report.lines())
     assert experiment is not None
@@ -108,28 +107,7 @@ class _Report:
         if kind == "too_short":
             ctx = error.get("ctx", {})
             message = f"expected at least {ctx.get('min_length')} item(s)"
-        if kind in ("union_tag_invalid", "literal_error"):
-            message = self._unknown_plugin(loc, error, registry) or message
         self.add(loc, message)
-
-    def _unknown_plugin(self, loc: Path, error: Any, registry: Registry) -> str | None:
-        """A plugin name that matched no loaded plugin: say what is installed."""
-        walked, _ = self.positions.nearest(self.data, loc)
-        value: Any = self.data
-        for part in walked:
-            value = value[part]
-        if error["type"] == "union_tag_invalid":
-            value = error.get("ctx", {}).get("tag")
-            discriminator = str(error.get("ctx", {}).get("discriminator", "")).strip("'")
-        else:
-            discriminator = str(loc[-1])
-        if loc[:1] == ("faults",) and discriminator == "injector":
-            return registry.unknown("chaoskit.injectors", str(value))
-        if loc[:1] == ("targets",) and discriminator == "kind":
-            return registry.unknown("chaoskit.targets", str(value))
-        if discriminator == "probe_kind":
-            return None
-        return None
 
     def lines(self) -> list[str]:
         ordered = sorted(self.problems, key=lambda p: p[0])
@@ -173,56 +151,82 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-def _check_references(experiment: Experiment, registry: Registry, report: _Report) -> None:
-    probes: list[tuple[Path, ProbeSpec]] = [
-        (("steady_state", "probes", i), p) for i, p in enumerate(experiment.steady_state.probes)
-    ]
-    probes += [(("recovery", "probes", i), p) for i, p in enumerate(experiment.recovery.probes)]
-    _unique(report, [(path, p.name) for path, p in probes], "probe")
-    _unique(report, [(("faults", i), f.name) for i, f in enumerate(experiment.faults)], "fault")
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _entries(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    items = value if isinstance(value, list) else []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _check_references(data: dict[str, Any], registry: Registry, report: _Report) -> None:
+    """Names that must refer to something defined elsewhere in the document.
+    Works on the raw data, so these problems are reported beside the others."""
+    targets = _mapping(data.get("targets"))
+    steady = _entries(_mapping(data.get("steady_state")).get("probes"))
+    recovery = _entries(_mapping(data.get("recovery")).get("probes"))
+    probes: list[tuple[Path, dict[str, Any]]] = [
+        (("steady_state", "probes", i), p) for i, p in steady
+    ] + [(("recovery", "probes", i), p) for i, p in recovery]
+    _unique(report, [(path, p.get("name")) for path, p in probes], "probe")
+    faults = _entries(data.get("faults"))
+    _unique(report, [(("faults", i), f.get("name")) for i, f in faults], "fault")
+    probe_kinds = set(registry.names("chaoskit.probes"))
     for path, probe in probes:
-        ref = getattr(probe.kind_params, "target", None)
-        if isinstance(ref, str) and ref not in experiment.targets:
-            report.add((*path, probe.probe_kind, "target"), _no_target(ref, experiment))
-    for index, fault in enumerate(experiment.faults):
-        _check_fault(index, fault, experiment, registry, report)
-    steady_names = {p.name for p in experiment.steady_state.probes}
-    for index, guard in enumerate(experiment.safeguards):
-        if guard.probe not in steady_names:
+        for kind in probe_kinds.intersection(probe):
+            ref = _mapping(probe[kind]).get("target")
+            if isinstance(ref, str) and ref not in targets:
+                report.add((*path, kind, "target"), _no_target(ref, targets))
+    for index, fault in faults:
+        _check_fault(index, fault, targets, registry, report)
+    steady_names = {p.get("name") for _, p in steady}
+    for index, guard in _entries(data.get("safeguards")):
+        name = guard.get("probe")
+        if isinstance(name, str) and name not in steady_names:
+            defined = ", ".join(sorted(str(n) for n in steady_names))
             report.add(
                 ("safeguards", index, "probe"),
-                f"no steady-state probe named {guard.probe!r}; defined: "
-                + ", ".join(sorted(steady_names)),
+                f"no steady-state probe named {name!r}; defined: {defined}",
             )
 
 
 def _check_fault(
-    index: int, fault: FaultSpec, experiment: Experiment, registry: Registry, report: _Report
+    index: int,
+    fault: dict[str, Any],
+    targets: dict[str, Any],
+    registry: Registry,
+    report: _Report,
 ) -> None:
     path: Path = ("faults", index)
-    if fault.duration <= 0:
-        report.add((*path, "duration"), "expected a duration greater than 0")
-    target = experiment.targets.get(fault.target)
-    if target is None:
-        report.add((*path, "target"), _no_target(fault.target, experiment))
+    name = fault.get("target")
+    if not isinstance(name, str):
         return
-    kinds = registry.injector(fault.injector).target_kinds
-    if target.kind not in kinds:
-        report.add(
-            (*path, "target"),
-            f"injector {fault.injector} acts on {', '.join(kinds)}; "
-            f"target {fault.target!r} is a {target.kind}",
-        )
+    target = targets.get(name)
+    if target is None:
+        report.add((*path, "target"), _no_target(name, targets))
+        return
+    injector = registry.injectors.get(str(fault.get("injector")))
+    kind = _mapping(target).get("kind")
+    if injector is not None and isinstance(kind, str):
+        kinds = injector.obj.target_kinds
+        if kind not in kinds:
+            report.add(
+                (*path, "target"),
+                f"injector {injector.name} acts on {', '.join(kinds)}; target {name!r} is a {kind}",
+            )
 
 
-def _no_target(name: str, experiment: Experiment) -> str:
-    defined = ", ".join(sorted(experiment.targets)) or "none"
+def _no_target(name: str, targets: dict[str, Any]) -> str:
+    defined = ", ".join(sorted(targets)) or "none"
     return f"no target named {name!r}; defined: {defined}"
 
 
-def _unique(report: _Report, named: list[tuple[Path, str]], noun: str) -> None:
+def _unique(report: _Report, named: list[tuple[Path, Any]], noun: str) -> None:
     seen: set[str] = set()
     for path, name in named:
+        if not isinstance(name, str):
+            continue
         if name in seen:
             report.add((*path, "name"), f"duplicate {noun} name {name!r}")
         seen.add(name)

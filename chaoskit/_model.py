@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -24,8 +25,8 @@ from pydantic import (
 )
 
 from chaoskit._plugin_api import Expect, Params, Scope, TargetSpec
-from chaoskit._registry import Registry
-from chaoskit._units import Duration, DurationThreshold
+from chaoskit._registry import Group, Registry
+from chaoskit._units import Duration, DurationThreshold, PositiveDuration
 
 __all__ = [
     "Expectations",
@@ -52,8 +53,10 @@ class ProbeSpec(Strict):
 
     name: Name
     scope: Scope = "target"
-    every: Duration | None = Field(None, description="sample interval; default steady_state.every")
-    timeout: Duration | None = Field(
+    every: PositiveDuration | None = Field(
+        None, description="sample interval; default steady_state.every"
+    )
+    timeout: PositiveDuration | None = Field(
         None, description="give up on one sample after this long; default: the interval"
     )
     description: str = ""
@@ -68,13 +71,13 @@ class FaultSpec(Strict):
     injector: str
     target: Name
     at: Duration = Field(0.0, description="start offset from the start of the fault phase")
-    duration: Duration = Field(description="how long the fault stays in force")
+    duration: PositiveDuration = Field(description="how long the fault stays in force")
     description: str = ""
     params: Params = Field(alias="with")
 
 
 class SteadyState(Strict):
-    every: Duration = Field(1.0, description="default sample interval of every probe")
+    every: PositiveDuration = Field(1.0, description="default sample interval of every probe")
     stable_for: Duration = Field(
         2.0, description="how long the steady state must hold to count as recovered"
     )
@@ -96,7 +99,9 @@ class Safeguard(Strict):
 
 
 class Recovery(Strict):
-    timeout: Duration = Field(60.0, description="give up waiting for the steady state after this")
+    timeout: PositiveDuration = Field(
+        60.0, description="give up waiting for the steady state after this"
+    )
     probes: list[ProbeSpec] = Field(
         default_factory=list, description="run once after recovery; each must pass"
     )
@@ -144,31 +149,65 @@ class _Nothing(Strict):
         raise ValueError("no plugin of this kind is installed (see `chaoskit plugins`)")
 
 
-def _union(members: list[Any], discriminator: Any) -> Any:
-    if not members:
-        return _Nothing
-    if len(members) == 1:
-        return members[0]
-    return Annotated[Union[tuple(members)], discriminator]  # noqa: UP007
+_UNKNOWN = "__unknown__"
+
+
+def _unknown_model(field: str, group: Group, registry: Registry) -> type[BaseModel]:
+    """A union member for names no loaded plugin has: it refuses the name with
+    the list of installed plugins and ignores the rest of the entry."""
+
+    def refuse(value: Any) -> Any:
+        raise ValueError(registry.unknown(group, str(value)))
+
+    model: type[BaseModel] = create_model(
+        f"Unknown_{field}",
+        __config__=ConfigDict(extra="allow"),
+        **{field: (Annotated[Any, BeforeValidator(refuse)], ...)},  # type: ignore[call-overload]
+    )
+    return model
+
+
+def _tagged_union(members: dict[str, Any], field: str, group: Group, registry: Registry) -> Any:
+    """A union of ``members`` discriminated by the value of ``field``, with a
+    fallback member that explains an unknown value."""
+
+    def tag_of(value: Any) -> str | None:
+        tag = value.get(field) if isinstance(value, dict) else getattr(value, field, None)
+        if tag is None:
+            return None
+        return tag if tag in members else _UNKNOWN
+
+    choices = [Annotated[model, Tag(name)] for name, model in members.items()]
+    choices.append(Annotated[_unknown_model(field, group, registry), Tag(_UNKNOWN)])
+    return Annotated[
+        Union[tuple(choices)],  # noqa: UP007
+        Discriminator(
+            tag_of,
+            custom_error_type="missing_discriminator",
+            custom_error_message=f"missing required field {field!r}",
+        ),
+    ]
 
 
 def build_experiment_model(registry: Registry) -> type[Experiment]:
     """The concrete experiment model for the plugins loaded in ``registry``
     (the loader loads those a document names; ``chaoskit schema`` loads all)."""
-    target_union = _union(
-        [plugin.obj for _, plugin in sorted(registry.targets.items())],
-        Field(discriminator="kind"),
+    target_union = _tagged_union(
+        {name: plugin.obj for name, plugin in sorted(registry.targets.items())},
+        "kind",
+        "chaoskit.targets",
+        registry,
     )
-    fault_models = [
-        create_model(
+    fault_models = {
+        name: create_model(
             f"Fault_{_ident(name)}",
             __base__=FaultSpec,
             injector=(Literal[name], ...),  # type: ignore[arg-type]
             params=(plugin.obj.params, _with_default(plugin.obj.params, "with")),
         )
         for name, plugin in sorted(registry.injectors.items())
-    ]
-    fault_union = _union(fault_models, Field(discriminator="injector"))
+    }
+    fault_union = _tagged_union(fault_models, "injector", "chaoskit.injectors", registry)
     probe_kinds = sorted(registry.probes)
     known_kinds = set(registry.names("chaoskit.probes"))
     probe_models = []

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 __all__ = [
     "Duration",
     "Percentage",
+    "PositiveDuration",
     "Rate",
     "Threshold",
     "format_duration",
@@ -167,6 +168,15 @@ Duration = Annotated[
         }
     ),
 ]
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("expected a duration greater than 0, like 250ms")
+    return seconds
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 Rate = Annotated[
     float,
     BeforeValidator(parse_rate),
