@@ -1,0 +1,3 @@
+"""Built-in probe kinds: http, tcp, command."""
+
+__all__: list[str] = []

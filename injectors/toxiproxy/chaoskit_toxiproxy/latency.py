@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from chaoskit import Duration, JsonValue, Params
 from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
 
@@ -9,10 +11,8 @@ __all__ = ["Latency", "LatencyParams"]
 
 
 class LatencyParams(ToxicParams):
-    latency: Duration
-    """Delay added to each chunk of data."""
-    jitter: Duration = 0.0
-    """Random variation of the delay, ± this much."""
+    latency: Duration = Field(description="delay added to each chunk of data")
+    jitter: Duration = Field(default=0.0, description="random variation of the delay, ± this")
 
 
 class Latency(ToxicInjector):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from chaoskit import Duration, JsonValue, Params
 from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
 
@@ -9,8 +11,9 @@ __all__ = ["ResetPeer", "ResetPeerParams"]
 
 
 class ResetPeerParams(ToxicParams):
-    timeout: Duration = 0.0
-    """Wait this long after the first data before resetting; 0 resets at once."""
+    timeout: Duration = Field(
+        default=0.0, description="wait this long after data arrives, then reset; 0: at once"
+    )
 
 
 class ResetPeer(ToxicInjector):

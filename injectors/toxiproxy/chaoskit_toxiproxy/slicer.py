@@ -15,8 +15,7 @@ __all__ = ["Slicer", "SlicerParams"]
 class SlicerParams(ToxicParams):
     average_size: int = Field(gt=0, description="average chunk size in bytes")
     size_variation: int = Field(default=0, ge=0, description="± bytes, below average_size")
-    delay: Duration = 0.0
-    """Pause before each chunk."""
+    delay: Duration = Field(default=0.0, description="pause before each chunk")
 
     @model_validator(mode="after")
     def _variation_below_average(self) -> Self:

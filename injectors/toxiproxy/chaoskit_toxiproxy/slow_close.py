@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from chaoskit import Duration, JsonValue, Params
 from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
 
@@ -9,8 +11,7 @@ __all__ = ["SlowClose", "SlowCloseParams"]
 
 
 class SlowCloseParams(ToxicParams):
-    delay: Duration
-    """How long the close (EOF) is held back after the last data."""
+    delay: Duration = Field(description="how long the close of the connection is held back")
 
 
 class SlowClose(ToxicInjector):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from chaoskit import Duration, JsonValue, Params
 from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
 
@@ -10,8 +12,9 @@ __all__ = ["Timeout", "TimeoutParams"]
 
 
 class TimeoutParams(ToxicParams):
-    timeout: Duration
-    """Time after which the connection is closed; 0 holds it open forever."""
+    timeout: Duration = Field(
+        description="time after which the connection is closed; 0 holds it open forever"
+    )
 
 
 class Timeout(ToxicInjector):
