@@ -51,8 +51,11 @@ class ProbeSpec(Strict):
 
     probe_kind: ClassVar[str] = ""
 
-    name: Name
-    scope: Scope = "target"
+    name: Name = Field(description="unique among probes; used by safeguards and results")
+    scope: Scope = Field(
+        "target",
+        description="target: expected to be hurt; outside: must not be hurt (containment)",
+    )
     every: PositiveDuration | None = Field(
         None, description="sample interval; default steady_state.every"
     )
@@ -67,9 +70,9 @@ class ProbeSpec(Strict):
 class FaultSpec(Strict):
     """A fault as written: which injector acts on which target, when, how long."""
 
-    name: Name
-    injector: str
-    target: Name
+    name: Name = Field(description="unique among faults")
+    injector: str = Field(description="an installed injector, e.g. toxiproxy.latency")
+    target: Name = Field(description="the name of a target under targets:")
     at: Duration = Field(0.0, description="start offset from the start of the fault phase")
     duration: PositiveDuration = Field(description="how long the fault stays in force")
     description: str = ""
@@ -108,8 +111,12 @@ class Recovery(Strict):
 
 
 class Expectations(Strict):
-    mttr: DurationThreshold | None = None
-    ttd: DurationThreshold | None = None
+    mttr: DurationThreshold | None = Field(
+        None, description="time to restore (worst iteration), e.g. '< 30s'"
+    )
+    ttd: DurationThreshold | None = Field(
+        None, description="time from the first inject to the first violation"
+    )
     time_to_heal: DurationThreshold | None = Field(
         None, description="time from the last revert to recovery"
     )
@@ -117,16 +124,22 @@ class Expectations(Strict):
 
 
 class Experiment(Strict):
-    version: Literal[1]
-    title: str = Field(min_length=1)
-    description: str = ""
+    version: Literal[1] = Field(description="the format version: 1")
+    title: str = Field(min_length=1, description="one line: what the experiment shows")
+    description: str = Field("", description="what it does and which verdict to expect")
     tags: list[str] = Field(default_factory=list)
-    targets: dict[Name, TargetSpec] = Field(default_factory=dict)
-    steady_state: SteadyState
-    faults: list[FaultSpec] = Field(default_factory=list)
-    safeguards: list[Safeguard] = Field(default_factory=list)
+    targets: dict[Name, TargetSpec] = Field(
+        default_factory=dict, description="named things in the system under test"
+    )
+    steady_state: SteadyState = Field(description="what healthy means: probes and tolerances")
+    faults: list[FaultSpec] = Field(default_factory=list, description="what to break, when")
+    safeguards: list[Safeguard] = Field(
+        default_factory=list, description="stop conditions that abort the run"
+    )
     recovery: Recovery = Field(default_factory=Recovery)
-    expect: Expectations = Field(default_factory=Expectations)
+    expect: Expectations = Field(
+        default_factory=Expectations, description="conditions on the measurements"
+    )
     repeat: int = Field(1, ge=1, le=1000, description="run the fault phase and recovery N times")
 
 

@@ -56,7 +56,7 @@ class Resources(Protocol):
 class Params(BaseModel):
     """Base for injector and probe parameter models: frozen, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class TargetSpec(Params):
@@ -75,6 +75,7 @@ class Expect(Params):
     for every kind: a sample slower than the bound is not ok."""
 
     latency: DurationThreshold | None = None
+    """a bound on the sample's own latency, e.g. ``< 300ms``"""
 
 
 @dataclass(frozen=True)
