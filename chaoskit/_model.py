@@ -188,7 +188,7 @@ def _tagged_union(members: dict[str, Any], field: str, group: Group, registry: R
         tag = value.get(field) if isinstance(value, dict) else getattr(value, field, None)
         if tag is None:
             return None
-        return tag if tag in members else _UNKNOWN
+        return tag if isinstance(tag, str) and tag in members else _UNKNOWN
 
     choices = [Annotated[model, Tag(name)] for name, model in members.items()]
     choices.append(Annotated[_unknown_model(field, group, registry), Tag(_UNKNOWN)])

@@ -1,0 +1,110 @@
+"""The runner driven in-process with the fake plugins: repeat statistics,
+phases in order, the journal written ahead, and structured logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import yaml
+from structlog.testing import capture_logs
+
+from chaoskit._faults import RetryPolicy
+from chaoskit._loader import parse_experiment
+from chaoskit._results import RunStatus
+from chaoskit._runner import RunOptions, run_experiment
+
+pytestmark = pytest.mark.anyio
+
+
+def experiment(tmp_path: Path, **extra: Any) -> str:
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    document = {
+        "version": 1,
+        "title": "in-process",
+        "targets": {"flags": {"kind": "fake.dir", "path": str(flags)}},
+        "steady_state": {
+            "every": "50ms",
+            "stable_for": "150ms",
+            "baseline": "100ms",
+            "probes": [{"name": "no-flags", "fake.flag_count": {"target": "flags"}}],
+        },
+        "faults": [
+            {"name": "flag", "injector": "fake.flag", "target": "flags", "duration": "300ms"}
+        ],
+        **extra,
+    }
+    return yaml.safe_dump(document)
+
+
+async def run(tmp_path: Path, text: str) -> Any:
+    loaded = parse_experiment(text, "inline.yaml")
+    options = RunOptions(
+        runs_dir=tmp_path / "runs",
+        revert_policy=RetryPolicy(attempts=2, first_backoff=0.01),
+        handle_signals=False,
+    )
+    return await run_experiment(loaded, options, structlog.get_logger())
+
+
+async def test_repeat_gives_statistics_over_iterations(tmp_path: Path) -> None:
+    result, run_dir = await run(tmp_path, experiment(tmp_path, repeat=3))
+    assert result.status is RunStatus.PASSED
+    measurements = result.measurements
+    assert measurements is not None
+    assert len(measurements.iterations) == 3
+    assert measurements.mttr is not None
+    assert measurements.mttr.n == 3
+    # the probe sees the flag for the fault's 300ms: MTTR ≈ duration, within a
+    # couple of probe intervals (scheduling on a busy machine may add one)
+    for iteration in measurements.iterations:
+        assert iteration.mttr is not None
+        assert 0.3 - 0.05 <= iteration.mttr <= 0.3 + 3 * 0.05
+        assert iteration.ttd is not None
+        assert 0 <= iteration.ttd <= 0.05 + 0.05
+    assert [f.iteration for f in result.faults] == [1, 2, 3]
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "passed"
+
+
+async def test_phases_in_order_and_intent_before_injection(tmp_path: Path) -> None:
+    result, run_dir = await run(tmp_path, experiment(tmp_path))
+    names = [name for name, _ in result.phases]
+    assert names == ["preflight", "baseline", "fault-phase", "recovery", "audit", "verdict"]
+    events = [json.loads(line)["event"] for line in (run_dir / "journal.jsonl").open()]
+    assert events.index("fault_intent") < events.index("fault_injected")
+    assert events.index("fault_injected") < events.index("fault_reverted")
+    assert events[-1] == "run_finished"
+
+
+async def test_logs_are_structured_and_bound(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        await run(tmp_path, experiment(tmp_path))
+    injected = [e for e in logs if e["event"] == "fault injected"]
+    assert len(injected) == 1
+    assert injected[0]["fault"] == "flag"
+    assert injected[0]["target"] == "flags"
+    assert injected[0]["experiment"] == "in-process"
+
+
+async def test_secrets_never_reach_journal_or_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAOSKIT_TEST_SECRET", "hunter2-s3cr3t")
+    text = experiment(tmp_path).replace(
+        "title: in-process", "title: in-process\ndescription: token ${env:CHAOSKIT_TEST_SECRET}"
+    )
+    probe = {
+        "name": "echo",
+        "command": {"argv": ["echo", "${env:CHAOSKIT_TEST_SECRET}"]},
+        "expect": {"stdout_matches": "^hunter"},
+    }
+    document = yaml.safe_load(text)
+    document["steady_state"]["probes"].append(probe)
+    result, run_dir = await run(tmp_path, yaml.safe_dump(document))
+    assert result.status is RunStatus.PASSED
+    for name in ("journal.jsonl", "results.json"):
+        assert "hunter2-s3cr3t" not in (run_dir / name).read_text()
