@@ -17,8 +17,6 @@ from chaoskit._registry import Registry, discover
 from chaoskit._secrets import Secrets, substitute_env
 from chaoskit._yamlpos import Path, Positions, YamlError, load_with_positions
 
-BUILTIN_PROBES = ("command", "http", "tcp")
-
 __all__ = ["LoadedExperiment", "format_path", "load_experiment", "parse_experiment"]
 
 
@@ -136,8 +134,6 @@ def _load_named_plugins(data: Any, registry: Registry) -> None:
         probes = block.get("probes") if isinstance(block, dict) else None
         if isinstance(probes, list):
             probe_kinds += [k for p in probes if isinstance(p, dict) for k in p]
-    # the built-in kinds always take part: a probe union needs two members
-    probe_kinds += list(BUILTIN_PROBES)
     registry.load("chaoskit.probes", [k for k in probe_kinds if isinstance(k, str)])
 
 

@@ -153,13 +153,16 @@ def _with_default(model: type[BaseModel], alias: str) -> Any:
     return Field(alias=alias)
 
 
-class _Nothing(Strict):
-    """Stands for a union with no member: every value is refused."""
+def _refusing(message: str) -> type[BaseModel]:
+    """A model that refuses every value with ``message``."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse(cls, value: Any) -> Any:
-        raise ValueError("no plugin of this kind is installed (see `chaoskit plugins`)")
+    def refuse(value: Any) -> Any:
+        raise ValueError(message)
+
+    model: type[BaseModel] = create_model(
+        "Refused", __validators__={"refuse": model_validator(mode="before")(refuse)}
+    )
+    return model
 
 
 _UNKNOWN = "__unknown__"
@@ -235,24 +238,38 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
         model.probe_kind = kind
         probe_models.append(Annotated[model, Tag(kind)])
 
+    expected_key = "expected exactly one probe kind key, one of: " + ", ".join(
+        sorted(known_kinds)
+    )
+
     def kind_of(value: Any) -> str | None:
         if isinstance(value, ProbeSpec):
             return value.probe_kind
         if isinstance(value, dict):
             present = [key for key in value if key in known_kinds]
-            return present[0] if len(present) == 1 else None
+            if len(present) == 1:
+                return present[0] if present[0] in registry.probes else _UNKNOWN
         return None
 
-    probe_union = (
-        _Nothing
+    def refuse_broken(value: Any) -> Any:
+        [kind] = [key for key in value if key in known_kinds]
+        raise ValueError(registry.unknown("chaoskit.probes", kind))
+
+    unusable = create_model(
+        "Unknown_probe",
+        __config__=ConfigDict(extra="allow"),
+        __validators__={"refuse": model_validator(mode="before")(refuse_broken)},
+    )
+    probe_models.append(Annotated[unusable, Tag(_UNKNOWN)])
+    probe_union: Any = (
+        _refusing(expected_key)
         if len(probe_models) < 2
         else Annotated[
             Union[tuple(probe_models)],  # noqa: UP007
             Discriminator(
                 kind_of,
                 custom_error_type="probe_kind",
-                custom_error_message="expected exactly one probe kind key, one of: "
-                + ", ".join(sorted(known_kinds)),
+                custom_error_message=expected_key,
             ),
         ]
     )

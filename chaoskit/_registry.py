@@ -155,8 +155,9 @@ class Registry:
 def discover(extra: Iterable[tuple[EntryPoint, Group]] = ()) -> Registry:
     """List installed plugins (plus ``extra``, for tests); nothing is imported yet."""
     registry = Registry()
+    installed = entry_points()  # one scan of the installed distributions
     for group in GROUPS:
-        for entry_point in entry_points(group=group):
+        for entry_point in installed.select(group=group):
             registry.available[group][entry_point.name] = entry_point
     for entry_point, group in extra:
         registry.available[group][entry_point.name] = entry_point

@@ -204,3 +204,21 @@ def test_dry_run_touches_nothing(tmp_path: Path) -> None:
     assert "fake.flag on flags" in out
     assert not (tmp_path / "runs").exists()
     assert applied_flags(tmp_path) == []
+
+
+def test_a_probe_that_hangs_is_cut_off_at_its_timeout(tmp_path: Path) -> None:
+    marker = tmp_path / "still-running"
+    hanging = [
+        {
+            "name": "hangs",
+            "timeout": "200ms",
+            "command": {"shell": f"sleep 3; touch {marker}"},
+        }
+    ]
+    path = write_experiment(tmp_path, [flag_fault()], hanging)
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    assert code == 1, out + err
+    result = results(tmp_path)
+    assert result["status"] == "unsteady-baseline"
+    [probe] = result["probes"]  # type: ignore[misc]
+    assert probe["last_detail"] == "no answer within 0.2s"
