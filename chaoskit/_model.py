@@ -10,6 +10,7 @@ union keyed by the one probe-kind key they carry (``http:``, ``tcp:`` ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -153,15 +154,21 @@ def _with_default(model: type[BaseModel], alias: str) -> Any:
     return Field(alias=alias)
 
 
-def _refusing(message: str) -> type[BaseModel]:
-    """A model that refuses every value with ``message``."""
+class _Refuse(BaseModel):
+    """Base of models that refuse every value; ``explain`` words the refusal."""
 
-    def refuse(value: Any) -> Any:
-        raise ValueError(message)
+    model_config = ConfigDict(extra="allow")
+    explain: ClassVar[Callable[[Any], str]]
 
-    model: type[BaseModel] = create_model(
-        "Refused", __validators__={"refuse": model_validator(mode="before")(refuse)}
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse(cls, value: Any) -> Any:
+        raise ValueError(cls.explain(value))
+
+
+def _refusing(name: str, explain: Callable[[Any], str]) -> type[BaseModel]:
+    model = create_model(name, __base__=_Refuse)
+    model.explain = staticmethod(explain)
     return model
 
 
@@ -238,9 +245,7 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
         model.probe_kind = kind
         probe_models.append(Annotated[model, Tag(kind)])
 
-    expected_key = "expected exactly one probe kind key, one of: " + ", ".join(
-        sorted(known_kinds)
-    )
+    expected_key = "expected exactly one probe kind key, one of: " + ", ".join(sorted(known_kinds))
 
     def kind_of(value: Any) -> str | None:
         if isinstance(value, ProbeSpec):
@@ -251,18 +256,16 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
                 return present[0] if present[0] in registry.probes else _UNKNOWN
         return None
 
-    def refuse_broken(value: Any) -> Any:
-        [kind] = [key for key in value if key in known_kinds]
-        raise ValueError(registry.unknown("chaoskit.probes", kind))
+    def why_unusable(value: Any) -> str:
+        present = [key for key in value if key in known_kinds] if isinstance(value, dict) else []
+        if len(present) == 1:
+            return registry.unknown("chaoskit.probes", present[0])
+        return expected_key
 
-    unusable = create_model(
-        "Unknown_probe",
-        __config__=ConfigDict(extra="allow"),
-        __validators__={"refuse": model_validator(mode="before")(refuse_broken)},
-    )
+    unusable = _refusing("Unknown_probe", why_unusable)
     probe_models.append(Annotated[unusable, Tag(_UNKNOWN)])
     probe_union: Any = (
-        _refusing(expected_key)
+        unusable
         if len(probe_models) < 2
         else Annotated[
             Union[tuple(probe_models)],  # noqa: UP007
@@ -276,12 +279,12 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
     steady_state = create_model(
         "SteadyState",
         __base__=SteadyState,
-        probes=(list[probe_union], Field(min_length=1)),  # type: ignore[valid-type]
+        probes=(list[probe_union], Field(min_length=1)),
     )
     recovery = create_model(
         "Recovery",
         __base__=Recovery,
-        probes=(list[probe_union], Field(default_factory=list)),  # type: ignore[valid-type]
+        probes=(list[probe_union], Field(default_factory=list)),
     )
     experiment: type[Experiment] = create_model(
         "Experiment",

@@ -61,3 +61,17 @@ def test_unknown_name_lists_the_installed_ones() -> None:
     registry = discover()
     with pytest.raises(PluginError, match=r"unknown injector 'nope'; installed: .*fake\.flag"):
         registry.injector("nope")
+
+
+def test_an_experiment_naming_a_broken_probe_says_why() -> None:
+    from chaoskit import ExperimentInvalid
+    from chaoskit._loader import parse_experiment
+
+    broken = EntryPoint("wobbly", "no_such_module_xyz:Probe", "chaoskit.probes")
+    registry = discover([(broken, "chaoskit.probes")])
+    text = "version: 1\ntitle: t\nsteady_state:\n  probes:\n    - {name: p, wobbly: {}}\n"
+    with pytest.raises(ExperimentInvalid) as caught:
+        parse_experiment(text, "x.yaml", registry)
+    [problem] = caught.value.problems
+    assert problem.startswith("x.yaml:5:7: steady_state.probes[0]: probe kind 'wobbly'")
+    assert "is broken: import of no_such_module_xyz:Probe failed" in problem
