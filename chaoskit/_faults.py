@@ -161,7 +161,13 @@ class FaultManager:
                     await injector.verify(ctx, state)
                 except InjectorError as exc:
                     record.verified = False
-                    self._journal.write("fault_not_in_force", fault=fault.name, error=str(exc))
+                    self._journal.write(
+                        "fault_not_in_force",
+                        durable=True,
+                        fault=fault.name,
+                        iteration=iteration,
+                        error=str(exc),
+                    )
                     raise FaultNotInForce(
                         f"fault {fault.name!r} was applied but is not in force: {exc}"
                     ) from exc

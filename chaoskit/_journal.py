@@ -3,7 +3,8 @@
 Records that matter for safety (a fault's intent with its revert state, its
 application, its revert, the end of the run) are flushed and fsync'd before
 the call returns; the rest (samples, phases) are flushed to the OS only.
-Secrets are redacted from every record.
+Secrets never reach the file: each value that came from ``${env:NAME}`` is
+written back as ``${env:NAME}`` (see ``Secrets.placeholders``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Journal:
             "t": round(fields.pop("t", self.now()), 6),
             "wall": round(time.time(), 6),
         }
-        record.update(self._secrets.redact(fields))
+        record.update(self._secrets.placeholders(fields))
         self._file.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
         self._file.flush()
         if durable:

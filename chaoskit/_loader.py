@@ -88,7 +88,7 @@ class _Report:
         walked, spot = self.positions.nearest(self.data, loc)
         if at_key and walked and (*walked, "__key__") in self.positions.spots:
             spot = self.positions.spots[(*walked, "__key__")]
-        self.problems.append((spot, format_path(walked if not at_key else loc), message))
+        self.problems.append((spot, format_path(walked), message))
 
     def add_pydantic(self, error: Any, registry: Registry) -> None:
         loc: tuple[str | int, ...] = tuple(error["loc"])
@@ -176,6 +176,9 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
                 report.add((*path, kind, "target"), _no_target(ref, targets))
     for index, fault in faults:
         _check_fault(index, fault, targets, registry, report)
+    expect = _mapping(data.get("expect"))
+    if expect and not faults:
+        report.add(("expect",), "expectations measure faults, but there are no faults")
     steady_names = {p.get("name") for _, p in steady}
     for index, guard in _entries(data.get("safeguards")):
         name = guard.get("probe")

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from chaoskit._results import Breach, FaultRecord, IterationMeasurements, Measurements, Stats
-from chaoskit._timeline import Sample, first_stable_stretch, first_violation, steady_series
+from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
 
 __all__ = ["measure_iteration", "stats", "summarise"]
 
@@ -32,7 +32,7 @@ def measure_iteration(
     t_impact = first_violation(series, t_inject) if t_inject is not None else None
     t_recovered = None
     if t_impact is not None:
-        t_recovered = first_stable_stretch(series, t_impact, stable_for, window_end)
+        t_recovered = recovered_at(series, t_impact, t_revert, stable_for, window_end)
     tolerated = t_inject is not None and t_impact is None
     recovered = tolerated or t_recovered is not None
     mttr = ttd = heal = None
@@ -43,9 +43,9 @@ def measure_iteration(
         if t_recovered is not None:
             mttr = t_recovered - t_impact
             heal = t_recovered - t_revert if t_revert is not None else None
-    blast_radius = _blast_radius(
-        in_window, outside_probes, target_probes, t_inject, t_recovered or window_end
-    )
+    # the blast radius counts until the end of recovery, not t_recovered: a
+    # neighbour may break late, after the target itself has healed
+    blast_radius = _blast_radius(in_window, outside_probes, target_probes, t_inject, window_end)
     return IterationMeasurements(
         iteration=iteration,
         t_inject=t_inject,

@@ -61,7 +61,7 @@ class ProbeSpec(Strict):
         None, description="sample interval; default steady_state.every"
     )
     timeout: PositiveDuration | None = Field(
-        None, description="give up on one sample after this long; default: the interval"
+        None, description="give up on one sample after this long; default: the interval, >= 1s"
     )
     description: str = ""
     kind_params: Params

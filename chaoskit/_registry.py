@@ -142,13 +142,20 @@ class Registry:
             self.targets[entry_point.name] = Plugin(
                 entry_point.name, group, dist_name, version, obj
             )
-        elif group == "chaoskit.injectors":
+            return
+        try:
+            instance = obj()
+        except Exception as exc:  # noqa: BLE001 - a plugin that cannot be built is broken
+            reason = f"{entry_point.value}() failed: {type(exc).__name__}: {exc}"
+            self.broken.append(BrokenPlugin(entry_point.name, group, dist_name, version, reason))
+            return
+        if group == "chaoskit.injectors":
             self.injectors[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, obj()
+                entry_point.name, group, dist_name, version, instance
             )
         else:
             self.probes[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, obj()
+                entry_point.name, group, dist_name, version, instance
             )
 
 
@@ -156,12 +163,27 @@ def discover(extra: Iterable[tuple[EntryPoint, Group]] = ()) -> Registry:
     """List installed plugins (plus ``extra``, for tests); nothing is imported yet."""
     registry = Registry()
     installed = entry_points()  # one scan of the installed distributions
-    for group in GROUPS:
-        for entry_point in installed.select(group=group):
-            registry.available[group][entry_point.name] = entry_point
-    for entry_point, group in extra:
+    found = [(ep, group) for group in GROUPS for ep in installed.select(group=group)]
+    for entry_point, group in [*found, *extra]:
+        previous = registry.available[group].get(entry_point.name)
+        if previous is not None and _dist(previous) != _dist(entry_point):
+            # two distributions claim one name: neither wins silently
+            reason = (
+                f"the name is also registered by distribution {_dist(previous)}; "
+                "uninstall one of them"
+            )
+            registry.broken.append(
+                BrokenPlugin(entry_point.name, group, _dist(entry_point), "?", reason)
+            )
+            continue
         registry.available[group][entry_point.name] = entry_point
+    for broken in registry.broken:
+        registry.available[broken.group].pop(broken.name, None)
     return registry
+
+
+def _dist(entry_point: EntryPoint) -> str:
+    return entry_point.dist.name if entry_point.dist is not None else "?"
 
 
 def check_plugin(name: str, group: Group, obj: object) -> list[str]:

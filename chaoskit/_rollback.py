@@ -22,7 +22,7 @@ from chaoskit._journal import JOURNAL_NAME, Journal, read_journal
 from chaoskit._plugin_api import FaultContext
 from chaoskit._registry import Registry
 from chaoskit._results import FaultRecord
-from chaoskit._secrets import substitute_env
+from chaoskit._secrets import Secrets, substitute_env
 
 __all__ = ["RollbackReport", "outstanding_faults", "rollback"]
 
@@ -91,8 +91,9 @@ async def _revert_one(
     injector = registry.injector(injector_name)
     target_raw, _, missing_t = substitute_env(intent.get("target"))
     params_raw, _, missing_p = substitute_env(intent.get("params") or {})
-    if missing_t or missing_p:
-        names = "; ".join(message for _, message in missing_t + missing_p)
+    revert_state, _, missing_s = substitute_env(intent.get("revert_state"))
+    if missing_t or missing_p or missing_s:
+        names = "; ".join(message for _, message in missing_t + missing_p + missing_s)
         raise UserError(f"cannot rebuild fault {intent['fault']!r}: {names}")
     kind = target_raw.get("kind") if isinstance(target_raw, dict) else None
     if not isinstance(kind, str):
@@ -118,7 +119,7 @@ async def _revert_one(
     await revert_with_retry(
         injector,
         ctx,
-        intent.get("revert_state"),
+        revert_state,
         policy,
         journal,
         record,
@@ -128,11 +129,10 @@ async def _revert_one(
     log.info("fault reverted by rollback", fault=ctx.fault_name)
 
 
-def _secrets_of(pending: list[dict[str, Any]]) -> Any:
-    from chaoskit._secrets import Secrets
-
+def _secrets_of(pending: list[dict[str, Any]]) -> Secrets:
     found = Secrets()
     for intent in pending:
-        _, secrets, _ = substitute_env([intent.get("target"), intent.get("params")])
-        found.values |= secrets.values
+        parts = [intent.get("target"), intent.get("params"), intent.get("revert_state")]
+        _, secrets, _ = substitute_env(parts)
+        found.names.update(secrets.names)
     return found

@@ -26,13 +26,7 @@ from chaoskit._phases import Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
 from chaoskit._resources import RunResources
 from chaoskit._results import RecoveryProbeResult, RunResult, RunStatus
-from chaoskit._timeline import (
-    Sample,
-    first_stable_stretch,
-    first_violation,
-    holding_since,
-    steady_series,
-)
+from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
 from chaoskit._verdict import check_expectations
 
 __all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
@@ -229,15 +223,10 @@ class _Run:
         deadline = time.monotonic() + self.experiment.recovery.timeout
         while True:
             series = steady_series(self.steady.samples, names)
-            evidence = self.steady.horizon()
             impact = first_violation(series, t_inject)
-            if impact is not None:
-                if first_stable_stretch(series, impact, stable_for, evidence) is not None:
-                    return True
-            else:
-                since = holding_since(series)
-                if since is not None and evidence - max(since, t_revert) >= stable_for:
-                    return True
+            horizon = self.steady.horizon()
+            if recovered_at(series, impact, t_revert, stable_for, horizon) is not None:
+                return True
             if time.monotonic() >= deadline:
                 return False
             await anyio.sleep(_POLL)

@@ -23,22 +23,38 @@ _ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass
 class Secrets:
-    """The set of values that came from the environment."""
+    """The values that came from the environment, each with its variable name."""
 
-    values: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)
+    """secret value → the NAME of ``${env:NAME}`` it came from"""
+
+    @property
+    def values(self) -> set[str]:
+        return set(self.names)
 
     def redact(self, value: Any) -> Any:
-        """A copy of ``value`` (str, list, dict, scalars) with secrets replaced."""
-        if not self.values:
+        """A copy of ``value`` (str, list, dict, scalars) with each secret
+        replaced by ``***``: for logs, results and anything people read."""
+        return self._replace(value, lambda _: REDACTED)
+
+    def placeholders(self, value: Any) -> Any:
+        """A copy of ``value`` with each secret replaced by the ``${env:NAME}``
+        it came from: for the journal, so that ``substitute_env`` restores the
+        exact original (``chaoskit rollback`` needs the real revert state)."""
+        return self._replace(value, lambda secret: "${env:" + self.names[secret] + "}")
+
+    def _replace(self, value: Any, replacement: Any) -> Any:
+        if not self.names:
             return value
         if isinstance(value, str):
-            for secret in sorted(self.values, key=len, reverse=True):
-                value = value.replace(secret, REDACTED)
+            for secret in sorted(self.names, key=len, reverse=True):
+                if secret in value:
+                    value = value.replace(secret, replacement(secret))
             return value
         if isinstance(value, dict):
-            return {k: self.redact(v) for k, v in value.items()}
+            return {k: self._replace(v, replacement) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.redact(v) for v in value]
+            return [self._replace(v, replacement) for v in value]
         return value
 
 
@@ -63,7 +79,7 @@ def substitute_env(
                     problems.append((path, f"environment variable {name} is not set"))
                     return match.group(0)
                 if env[name]:
-                    secrets.values.add(env[name])
+                    secrets.names[env[name]] = name
                 return env[name]
 
             return _ENV_RE.sub(replace, value)

@@ -9,9 +9,9 @@ from pydantic import JsonValue
 
 __all__ = [
     "Sample",
-    "first_stable_stretch",
     "first_violation",
     "holding_since",
+    "recovered_at",
     "steady_series",
     "transitions",
 ]
@@ -61,21 +61,25 @@ def first_violation(series: Sequence[tuple[float, bool]], after: float) -> float
     return next((t for t, steady in series if t >= after and not steady), None)
 
 
-def first_stable_stretch(
-    series: Sequence[tuple[float, bool]], after: float, stable_for: float, evidence_until: float
+def recovered_at(
+    series: Sequence[tuple[float, bool]],
+    t_impact: float | None,
+    t_revert: float | None,
+    stable_for: float,
+    evidence_until: float,
 ) -> float | None:
-    """t_recovered: the first time > ``after`` from which the steady state holds
-    continuously for ``stable_for``. Samples are known up to ``evidence_until``;
-    a stretch still open at that time counts only if it already lasted long enough.
+    """t_recovered: the start of the steady stretch that is still unbroken at
+    the last sample, provided it began after ``t_impact`` and has held for
+    ``stable_for`` past the last revert (samples are known up to
+    ``evidence_until``). A stretch that broke again does not count: recovered
+    means it stayed recovered. The start may precede the revert when the
+    system healed itself while the fault was still in force.
     """
-    changes = transitions(series)
-    for index, (start, steady) in enumerate(changes):
-        if not steady or start <= after:
-            continue
-        end = changes[index + 1][0] if index + 1 < len(changes) else evidence_until
-        if end - start >= stable_for:
-            return start
-    return None
+    start = holding_since(series)
+    if start is None or (t_impact is not None and start <= t_impact):
+        return None
+    held_from = start if t_revert is None else max(start, t_revert)
+    return start if evidence_until - held_from >= stable_for else None
 
 
 def holding_since(series: Sequence[tuple[float, bool]]) -> float | None:

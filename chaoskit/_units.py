@@ -161,7 +161,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h)$"},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$"},
                 {"type": "number", "minimum": 0},
             ],
             "description": "a duration: 250ms, 30s, 2m, 1h, or seconds",

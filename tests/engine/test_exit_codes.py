@@ -222,3 +222,25 @@ def test_a_probe_that_hangs_is_cut_off_at_its_timeout(tmp_path: Path) -> None:
     assert result["status"] == "unsteady-baseline"
     [probe] = result["probes"]  # type: ignore[misc]
     assert probe["last_detail"] == "no answer within 0.2s"
+
+
+def test_rollback_restores_secrets_from_the_environment(tmp_path: Path) -> None:
+    """Secrets are journaled as ${env:NAME}; rollback substitutes them again,
+    so a revert state that holds a secret still reverts after a crash."""
+    secret_dir = tmp_path / "flags"
+    env = {"CK_SECRET_FLAGS_DIR": str(secret_dir)}
+    path = write_experiment(tmp_path, [flag_fault("60s")])
+    path.write_text(path.read_text().replace(str(secret_dir), "${env:CK_SECRET_FLAGS_DIR}"))
+    run = start_chaoskit(["run", str(path)], tmp_path, env)
+    wait_for_event(run, "fault_injected")
+    run.send(signal.SIGKILL)
+    run.finish()
+    run_dir = run.run_dir()
+    assert run_dir is not None
+    journal = (run_dir / "journal.jsonl").read_text()
+    assert str(secret_dir) not in journal
+    assert "${env:CK_SECRET_FLAGS_DIR}" in journal
+    assert len(applied_flags(tmp_path)) == 1
+    code, out, err = run_chaoskit(["rollback", str(run_dir)], tmp_path, env=env)
+    assert code == 0, out + err
+    assert applied_flags(tmp_path) == []

@@ -114,6 +114,20 @@ BAD = [
     ),
     pytest.param("- a\n- b\n", "x.yaml:1:1: expected a mapping", id="not-a-mapping"),
     pytest.param(
+        GOOD.replace("latency: 100ms}", "latency: 100ms, retries: 3}"),
+        "x.yaml:14:28: faults[0].with.retries: unknown field",
+        id="unknown-field-inside-a-union-member",
+    ),
+    pytest.param(
+        GOOD.replace("faults:", "expect: {contained: true}\nfaults: []\nx_faults:").replace(
+            "x_faults:\n  - name: slow\n    injector: toxiproxy.latency\n    target: web\n"
+            "    with: {latency: 100ms}\n    duration: 1s\n",
+            "",
+        ),
+        "x.yaml:10:9: expect: expectations measure faults, but there are no faults",
+        id="expectations-without-faults",
+    ),
+    pytest.param(
         GOOD.replace('url: "http://127.0.0.1:1/"', 'url: "${env:CHAOSKIT_TEST_UNSET_VAR}"'),
         "x.yaml:9:19: steady_state.probes[0].http.url: environment variable "
         "CHAOSKIT_TEST_UNSET_VAR is not set",

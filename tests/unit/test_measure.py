@@ -7,7 +7,7 @@ import pytest
 
 from chaoskit._measure import measure_iteration, stats
 from chaoskit._results import FaultRecord
-from chaoskit._timeline import Sample, first_stable_stretch, steady_series
+from chaoskit._timeline import Sample, recovered_at, steady_series
 
 
 def samples(probe: str, scope: str, oks: str, every: float = 1.0) -> list[Sample]:
@@ -81,7 +81,23 @@ def test_steady_state_needs_every_probe() -> None:
     timeline = samples("a", "target", "++++") + samples("b", "target", "+-++")
     series = steady_series(timeline, ["a", "b"])
     assert [ok for _, ok in series] == [True, True, False, False, True, True, True]
-    assert first_stable_stretch(series, 0.5, 1.0, evidence_until=3.0) == 2.0
+    assert recovered_at(series, 1.0, None, 1.0, evidence_until=3.0) == 2.0
+    assert recovered_at(series, 1.0, None, 1.5, evidence_until=3.0) is None
+
+
+def test_a_stretch_that_broke_again_is_not_recovery() -> None:
+    # steady for a while mid-fault (t 4-6), broken again at 7, healed from 8
+    m = measure(samples("api", "target", "+++-+++-+++++++"), [], end=14.0)
+    assert m.t_impact == 3.0
+    assert m.t_recovered == 8.0
+    assert m.mttr == pytest.approx(5.0)
+
+
+def test_self_healed_before_the_revert_counts_from_the_heal() -> None:
+    # healed at 5 while the fault was in force (revert at 6.5) and stayed healed
+    m = measure(samples("api", "target", "+++--++++++++"), [], end=12.0)
+    assert m.t_recovered == 5.0
+    assert m.time_to_heal == pytest.approx(-1.5)
 
 
 def test_breach_of_an_outside_probe_and_its_propagation_delay() -> None:

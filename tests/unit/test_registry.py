@@ -75,3 +75,33 @@ def test_an_experiment_naming_a_broken_probe_says_why() -> None:
     [problem] = caught.value.problems
     assert problem.startswith("x.yaml:5:7: steady_state.probes[0]: probe kind 'wobbly'")
     assert "is broken: import of no_such_module_xyz:Probe failed" in problem
+
+
+class NeedsArguments:
+    name = "needs.args"
+    params = NotAnInjector
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+
+def test_a_plugin_whose_constructor_fails_is_broken_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import chaoskit._registry as registry_module
+
+    monkeypatch.setattr(registry_module, "check_plugin", lambda *_: [])
+    entry = EntryPoint("needs.args", f"{__name__}:NeedsArguments", "chaoskit.injectors")
+    registry = discover([(entry, "chaoskit.injectors")])
+    with pytest.raises(PluginError, match=r"NeedsArguments\(\) failed: TypeError"):
+        registry.injector("needs.args")
+
+
+def test_two_distributions_claiming_one_name_are_both_refused() -> None:
+    from importlib.metadata import distribution
+
+    twin = EntryPoint("fake.flag", "chaoskit_testplugin:FakeFlag", "chaoskit.injectors")
+    twin = twin._for(distribution("chaoskit"))  # as if another distribution shipped it
+    registry = discover([(twin, "chaoskit.injectors")])
+    with pytest.raises(PluginError, match="also registered by distribution chaoskit-testplugin"):
+        registry.injector("fake.flag")
