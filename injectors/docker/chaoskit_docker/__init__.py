@@ -1,0 +1,3 @@
+"""chaoskit-docker: see the package modules."""
+
+__all__: list[str] = []

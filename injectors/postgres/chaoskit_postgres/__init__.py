@@ -1,0 +1,3 @@
+"""chaoskit-postgres: see the package modules."""
+
+__all__: list[str] = []

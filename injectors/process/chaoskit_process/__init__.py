@@ -1,0 +1,3 @@
+"""chaoskit-process: see the package modules."""
+
+__all__: list[str] = []
