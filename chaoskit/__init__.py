@@ -24,13 +24,17 @@ if TYPE_CHECKING:
         FaultContext,
         Injector,
         JsonValue,
+        LoadContext,
+        LoadKind,
         Observation,
+        Outcome,
         Params,
         Probe,
         ProbeContext,
         Resources,
         TargetSpec,
         Verifiable,
+        WriteOutcome,
     )
     from chaoskit._units import Duration, DurationThreshold, NumberThreshold, Percentage, Rate
 
@@ -51,13 +55,17 @@ _HOMES = {
         "FaultContext",
         "Injector",
         "JsonValue",
+        "LoadContext",
+        "LoadKind",
         "Observation",
+        "Outcome",
         "Params",
         "Probe",
         "ProbeContext",
         "Resources",
         "TargetSpec",
         "Verifiable",
+        "WriteOutcome",
     ),
     "chaoskit._units": ("Duration", "DurationThreshold", "NumberThreshold", "Percentage", "Rate"),
 }
@@ -74,8 +82,11 @@ __all__ = [
     "Injector",
     "InjectorError",
     "JsonValue",
+    "LoadContext",
+    "LoadKind",
     "NumberThreshold",
     "Observation",
+    "Outcome",
     "Params",
     "Percentage",
     "PluginError",
@@ -87,6 +98,7 @@ __all__ = [
     "TargetSpec",
     "UserError",
     "Verifiable",
+    "WriteOutcome",
 ]
 
 

@@ -135,6 +135,17 @@ def _load_named_plugins(data: Any, registry: Registry) -> None:
         if isinstance(probes, list):
             probe_kinds += [k for p in probes if isinstance(p, dict) for k in p]
     registry.load("chaoskit.probes", [k for k in probe_kinds if isinstance(k, str)])
+    load_kinds: list[str] = []
+    streams = data.get("load")
+    for stream in streams if isinstance(streams, list) else []:
+        if isinstance(stream, dict):
+            load_kinds += [k for k in stream if isinstance(k, str)]
+            tasks = stream.get("tasks")
+            for task in tasks if isinstance(tasks, list) else []:
+                load_kinds += (
+                    [k for k in task if isinstance(k, str)] if isinstance(task, dict) else []
+                )
+    registry.load("chaoskit.load", load_kinds)
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -176,9 +187,13 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
                 report.add((*path, kind, "target"), _no_target(ref, targets))
     for index, fault in faults:
         _check_fault(index, fault, targets, registry, report)
+    fault_measures = {"mttr", "ttd", "time_to_heal", "contained"}
     expect = _mapping(data.get("expect"))
-    if expect and not faults:
-        report.add(("expect",), "expectations measure faults, but there are no faults")
+    if fault_measures.intersection(expect) and not faults:
+        report.add(
+            ("expect",),
+            "mttr, ttd, time_to_heal and contained measure faults, but there are no faults",
+        )
     steady_names = {p.get("name") for _, p in steady}
     for index, guard in _entries(data.get("safeguards")):
         name = guard.get("probe")

@@ -25,9 +25,16 @@ from pydantic import (
     model_validator,
 )
 
+from chaoskit._load_model import LoadSpec, TaskSpec, lift_kind_key
 from chaoskit._plugin_api import Expect, Params, Scope, TargetSpec
 from chaoskit._registry import Group, Registry
-from chaoskit._units import Duration, DurationThreshold, PositiveDuration
+from chaoskit._units import (
+    Duration,
+    DurationThreshold,
+    NumberThreshold,
+    PercentageThreshold,
+    PositiveDuration,
+)
 
 __all__ = [
     "Expectations",
@@ -122,6 +129,16 @@ class Expectations(Strict):
         None, description="time from the last revert to recovery"
     )
     contained: bool | None = Field(None, description="true: no outside-scope probe may breach")
+    data_loss: NumberThreshold | None = Field(
+        None, description="lost writes (acknowledged, then absent), all streams: e.g. 0"
+    )
+    data_loss_rate: PercentageThreshold | None = Field(None, description="lost / acknowledged")
+    error_rate_during_fault: PercentageThreshold | None = Field(
+        None, description="(failed + indeterminate) / sent in the fault phase, all streams"
+    )
+    p99_during_fault: DurationThreshold | None = Field(
+        None, description="the worst stream's p99 latency in the fault phase"
+    )
 
 
 class Experiment(Strict):
@@ -142,6 +159,9 @@ class Experiment(Strict):
         default_factory=Expectations, description="conditions on the measurements"
     )
     repeat: int = Field(1, ge=1, le=1000, description="run the fault phase and recovery N times")
+    load: list[LoadSpec] = Field(
+        default_factory=list, description="traffic driven through every phase"
+    )
 
 
 def _constructible(model: type[BaseModel]) -> bool:
@@ -212,6 +232,42 @@ def _tagged_union(members: dict[str, Any], field: str, group: Group, registry: R
     ]
 
 
+def _keyed_union(
+    models: dict[str, type[BaseModel]], group: Group, noun: str, registry: Registry
+) -> Any:
+    """A union of models told apart by which kind key an entry carries
+    (``http:``, ``tcp:`` ...), with a member that explains an unusable key."""
+    known_kinds = set(registry.names(group))
+    expected_key = f"expected exactly one {noun} kind key, one of: " + ", ".join(
+        sorted(known_kinds)
+    )
+
+    def kind_of(value: Any) -> str | None:
+        if isinstance(value, dict):
+            present = [key for key in value if key in known_kinds]
+            if len(present) == 1:
+                return present[0] if present[0] in models else _UNKNOWN
+            return None
+        kind = getattr(value, "probe_kind", "") or getattr(value, "load_kind", "")
+        return kind or None
+
+    def why_unusable(value: Any) -> str:
+        present = [key for key in value if key in known_kinds] if isinstance(value, dict) else []
+        if len(present) == 1:
+            return registry.unknown(group, present[0])
+        return expected_key
+
+    unusable = _refusing(f"Unknown_{noun}", why_unusable)
+    members = [Annotated[model, Tag(kind)] for kind, model in models.items()]
+    if not members:
+        return unusable
+    members.append(Annotated[unusable, Tag(_UNKNOWN)])
+    return Annotated[
+        Union[tuple(members)],  # noqa: UP007
+        Discriminator(kind_of, custom_error_type=f"{noun}_kind", custom_error_message=expected_key),
+    ]
+
+
 def build_experiment_model(registry: Registry) -> type[Experiment]:
     """The concrete experiment model for the plugins loaded in ``registry``
     (the loader loads those a document names; ``chaoskit schema`` loads all)."""
@@ -231,11 +287,9 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
         for name, plugin in sorted(registry.injectors.items())
     }
     fault_union = _tagged_union(fault_models, "injector", "chaoskit.injectors", registry)
-    probe_kinds = sorted(registry.probes)
-    known_kinds = set(registry.names("chaoskit.probes"))
-    probe_models = []
-    for kind in probe_kinds:
-        probe = registry.probes[kind].obj
+    probe_models: dict[str, type[BaseModel]] = {}
+    for kind, probe_plugin in sorted(registry.probes.items()):
+        probe = probe_plugin.obj
         model = create_model(
             f"Probe_{_ident(kind)}",
             __base__=ProbeSpec,
@@ -243,39 +297,28 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
             expect=(probe.expect, _with_default(probe.expect, "expect")),
         )
         model.probe_kind = kind
-        probe_models.append(Annotated[model, Tag(kind)])
-
-    expected_key = "expected exactly one probe kind key, one of: " + ", ".join(sorted(known_kinds))
-
-    def kind_of(value: Any) -> str | None:
-        if isinstance(value, ProbeSpec):
-            return value.probe_kind
-        if isinstance(value, dict):
-            present = [key for key in value if key in known_kinds]
-            if len(present) == 1:
-                return present[0] if present[0] in registry.probes else _UNKNOWN
-        return None
-
-    def why_unusable(value: Any) -> str:
-        present = [key for key in value if key in known_kinds] if isinstance(value, dict) else []
-        if len(present) == 1:
-            return registry.unknown("chaoskit.probes", present[0])
-        return expected_key
-
-    unusable = _refusing("Unknown_probe", why_unusable)
-    probe_models.append(Annotated[unusable, Tag(_UNKNOWN)])
-    probe_union: Any = (
-        unusable
-        if len(probe_models) < 2
-        else Annotated[
-            Union[tuple(probe_models)],  # noqa: UP007
-            Discriminator(
-                kind_of,
-                custom_error_type="probe_kind",
-                custom_error_message=expected_key,
-            ),
-        ]
+        probe_models[kind] = model
+    probe_union: Any = _keyed_union(probe_models, "chaoskit.probes", "probe", registry)
+    task_models: dict[str, type[BaseModel]] = {}
+    for kind, load_plugin in sorted(registry.loads.items()):
+        task = create_model(
+            f"Task_{_ident(kind)}",
+            __base__=TaskSpec,
+            kind_params=(load_plugin.obj.params, Field(alias=kind)),
+        )
+        task.load_kind = kind
+        task_models[kind] = task
+    task_union: Any = _keyed_union(task_models, "chaoskit.load", "load", registry)
+    load_kinds = set(registry.names("chaoskit.load"))
+    load = create_model(
+        "LoadSpec",
+        __base__=LoadSpec,
+        tasks=(list[task_union], Field(min_length=1)),
     )
+    load_list = Annotated[
+        list[Annotated[load, BeforeValidator(lambda v: lift_kind_key(v, load_kinds))]],
+        Field(default_factory=list),
+    ]
     steady_state = create_model(
         "SteadyState",
         __base__=SteadyState,
@@ -292,6 +335,7 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
         targets=(dict[Name, target_union], Field(default_factory=dict)),  # type: ignore[valid-type]
         steady_state=(steady_state, ...),
         faults=(list[fault_union], Field(default_factory=list)),  # type: ignore[valid-type]
+        load=(load_list, Field(default_factory=list)),
         recovery=(recovery, Field(default_factory=recovery)),
     )
     return experiment

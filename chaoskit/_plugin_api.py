@@ -31,13 +31,17 @@ __all__ = [
     "FaultContext",
     "Injector",
     "JsonValue",
+    "LoadContext",
+    "LoadKind",
     "Observation",
+    "Outcome",
     "Params",
     "Probe",
     "ProbeContext",
     "Resources",
     "TargetSpec",
     "Verifiable",
+    "WriteOutcome",
 ]
 
 Scope = Literal["target", "outside"]
@@ -182,9 +186,56 @@ class Probe(Protocol):
 
     async def observe(self, ctx: ProbeContext) -> Observation: ...
 
+    # Optional: ``async def warm_up(self) -> None`` is awaited once in preflight
+    # (import heavy clients there, not in the first sample).
+
 
 def latency_verdict(latency: float, threshold: Threshold | None) -> str:
     """The reason a sample's latency breaks ``threshold``, or "" when it holds."""
     if threshold is None or threshold.holds(latency):
         return ""
     return f"latency {latency * 1000:.1f}ms not {threshold}"
+
+
+WriteOutcome = Literal["acknowledged", "failed", "indeterminate"]
+"""What a write attempt's client learnt: *acknowledged* (the system said it is
+done), *failed* (a definite error: it was not done), *indeterminate* (timeout,
+reset, an error after sending: it may or may not have been done)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one load request."""
+
+    outcome: WriteOutcome
+    status: int | None = None
+    """A protocol status where there is one (HTTP status code)."""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a load kind gets for one request."""
+
+    stream: str
+    params: Params
+    write_id: str
+    """A unique id for this request; templates refer to it as ``{{id}}``."""
+    seq: int
+    timeout: float
+    target: TargetSpec | None
+    resources: Resources
+
+
+@runtime_checkable
+class LoadKind(Protocol):
+    """A kind of load request (``http``, ``sql`` ...), sent many times a second.
+
+    ``send`` must not raise for a failing system: return an ``Outcome``. It is
+    called concurrently; keep clients in ``ctx.resources`` (opened once per run).
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[type[Params]]
+
+    async def send(self, ctx: LoadContext) -> Outcome: ...

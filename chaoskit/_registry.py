@@ -16,16 +16,22 @@ from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 from pydantic import BaseModel
 
 from chaoskit._errors import PluginError
-from chaoskit._plugin_api import Expect, Injector, Params, Probe, TargetSpec
+from chaoskit._plugin_api import Expect, Injector, LoadKind, Params, Probe, TargetSpec
 
 __all__ = ["GROUPS", "BrokenPlugin", "Plugin", "Registry", "discover"]
 
-Group = Literal["chaoskit.injectors", "chaoskit.probes", "chaoskit.targets"]
-GROUPS: tuple[Group, ...] = ("chaoskit.injectors", "chaoskit.probes", "chaoskit.targets")
+Group = Literal["chaoskit.injectors", "chaoskit.probes", "chaoskit.targets", "chaoskit.load"]
+GROUPS: tuple[Group, ...] = (
+    "chaoskit.injectors",
+    "chaoskit.probes",
+    "chaoskit.targets",
+    "chaoskit.load",
+)
 _KIND_NOUN = {
     "chaoskit.injectors": "injector",
     "chaoskit.probes": "probe kind",
     "chaoskit.targets": "target kind",
+    "chaoskit.load": "load kind",
 }
 
 T = TypeVar("T")
@@ -69,6 +75,7 @@ class Registry:
     injectors: dict[str, Plugin[Injector]] = field(default_factory=dict)
     probes: dict[str, Plugin[Probe]] = field(default_factory=dict)
     targets: dict[str, Plugin[type[TargetSpec]]] = field(default_factory=dict)
+    loads: dict[str, Plugin[LoadKind]] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def names(self, group: Group) -> list[str]:
@@ -92,6 +99,8 @@ class Registry:
             done = self.injectors
         elif group == "chaoskit.probes":
             done = self.probes
+        elif group == "chaoskit.load":
+            done = self.loads
         else:
             done = self.targets
         return name in done or any(b.name == name and b.group == group for b in self.broken)
@@ -107,6 +116,12 @@ class Registry:
         if name in self.probes:
             return self.probes[name].obj
         raise PluginError(self.unknown("chaoskit.probes", name))
+
+    def load_kind(self, name: str) -> LoadKind:
+        self.load("chaoskit.load", [name])
+        if name in self.loads:
+            return self.loads[name].obj
+        raise PluginError(self.unknown("chaoskit.load", name))
 
     def target_kind(self, name: str) -> type[TargetSpec]:
         self.load("chaoskit.targets", [name])
@@ -151,6 +166,10 @@ class Registry:
             return
         if group == "chaoskit.injectors":
             self.injectors[entry_point.name] = Plugin(
+                entry_point.name, group, dist_name, version, instance
+            )
+        elif group == "chaoskit.load":
+            self.loads[entry_point.name] = Plugin(
                 entry_point.name, group, dist_name, version, instance
             )
         else:
@@ -202,6 +221,8 @@ def check_plugin(name: str, group: Group, obj: object) -> list[str]:
         if not (isinstance(kinds, tuple) and kinds and all(isinstance(k, str) for k in kinds)):
             problems.append("target_kinds must be a non-empty tuple of target kind names")
         methods = {"preflight": 1, "prepare": 1, "inject": 2, "revert": 2}
+    elif group == "chaoskit.load":
+        methods = {"send": 1}
     else:
         _check_model(obj, "expect", Expect, problems)
         methods = {"observe": 1}

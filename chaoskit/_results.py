@@ -15,9 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 __all__ = [
     "SCHEMA_VERSION",
     "Breach",
+    "DataLoss",
     "ExpectationResult",
     "FaultRecord",
     "IterationMeasurements",
+    "LatencySummary",
+    "LoadPhase",
+    "LoadSummary",
     "Measurements",
     "ProbeSummary",
     "RecoveryProbeResult",
@@ -113,6 +117,64 @@ class Measurements(_Model):
     blast_radius: list[str]
 
 
+class LatencySummary(_Model):
+    """Latency in seconds, from an HDR histogram (3 significant digits)."""
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    mean: float
+
+
+class LoadPhase(_Model):
+    """One load stream in one phase."""
+
+    sent: int
+    acknowledged: int
+    failed: int
+    indeterminate: int
+    duration: float = Field(description="seconds the stream ran in this phase")
+    throughput: float = Field(description="answered requests per second")
+    error_rate: float = Field(description="(failed + indeterminate) / sent")
+    latency: LatencySummary | None = Field(
+        None,
+        description="open loop: from the intended send time (coordinated omission "
+        "corrected); closed loop: from the actual send",
+    )
+
+
+class LoadSummary(_Model):
+    name: str
+    mode: Literal["open", "closed"]
+    sent: int
+    intended: int = Field(
+        description="open loop: requests whose intended send time came before the stop"
+    )
+    phases: dict[str, LoadPhase]
+    writes_file: str | None = None
+
+
+class DataLoss(_Model):
+    """The write-ledger audit (Jepsen-style): every write looked up after recovery."""
+
+    stream: str
+    writes: int
+    acknowledged: int
+    failed: int
+    indeterminate: int
+    lost: int = Field(description="acknowledged and absent: data loss")
+    indeterminate_present: int
+    indeterminate_absent: int
+    phantom: int = Field(description="failed but present")
+    duplicated: int | None = Field(None, description="None: the lookup cannot count copies")
+    unverified: int = Field(description="lookups that gave no answer")
+    data_loss_rate: float = Field(description="lost / acknowledged")
+    lost_ids: list[str] = Field(default_factory=list, description="the first lost ids")
+    audit_seconds: float
+
+
 class ProbeSummary(_Model):
     name: str
     kind: str
@@ -158,6 +220,8 @@ class RunResult(_Model):
     recovery_probes: list[RecoveryProbeResult] = Field(default_factory=list)
     measurements: Measurements | None = None
     expectations: list[ExpectationResult] = Field(default_factory=list)
+    load: list[LoadSummary] = Field(default_factory=list)
+    data_loss: list[DataLoss] = Field(default_factory=list)
     left_applied: list[str] = Field(
         default_factory=list, description="faults whose revert failed: undo by hand"
     )

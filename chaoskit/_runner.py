@@ -17,15 +17,17 @@ from pathlib import Path
 import anyio
 from structlog.typing import FilteringBoundLogger
 
+from chaoskit._audit import audit_http
 from chaoskit._errors import ChaoskitError, RevertFailed
 from chaoskit._faults import FaultManager, RetryPolicy
 from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._loader import LoadedExperiment
+from chaoskit._loadgen import LoadStream
 from chaoskit._measure import measure_iteration, summarise
 from chaoskit._phases import Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
 from chaoskit._resources import RunResources
-from chaoskit._results import RecoveryProbeResult, RunResult, RunStatus
+from chaoskit._results import DataLoss, RecoveryProbeResult, RunResult, RunStatus
 from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
 from chaoskit._verdict import check_expectations
 
@@ -110,6 +112,20 @@ class _Run:
         self.windows: list[_Window] = []
         self.recovery_results: list[RecoveryProbeResult] = []
         self.left_applied: list[str] = []
+        self.streams = [
+            LoadStream(
+                spec,
+                loaded.registry,
+                dict(experiment.targets),
+                self.resources,
+                lambda: str(self.phases.current),
+                self.directory,
+                f"{self.run_id.rsplit('-', 1)[-1]}-{spec.name}",
+                self.origin,
+            )
+            for spec in experiment.load
+        ]
+        self.data_loss: list[DataLoss] = []
         self._guards = {g.probe: g.abort_if_failing_for for g in experiment.safeguards}
         self._guard_active = False
         self._failing_since: dict[str, float] = {}
@@ -143,6 +159,9 @@ class _Run:
                     group.cancel_scope.cancel()
             return self._finish()
         finally:
+            for stream in self.streams:
+                if stream.ledger is not None:
+                    stream.ledger.close()
             self.journal.close()
 
     async def _guarded(self) -> None:
@@ -163,12 +182,16 @@ class _Run:
     async def _phases(self) -> None:
         self.phases.move(Phase.PREFLIGHT)
         await self.faults.preflight()
+        await self._warm_up()
         async with anyio.create_task_group() as probes:
             probes.start_soon(self.steady.run)
+            load_done = anyio.Event()
+            probes.start_soon(self._run_load, load_done)
             self.phases.move(Phase.BASELINE)
             self.baseline_steady = await self._baseline()
             if not self.baseline_steady:
                 self.log.warning("steady state does not hold at baseline; nothing injected")
+                await self._stop_load(load_done)
                 probes.cancel_scope.cancel()
                 return
             iterations = self.experiment.repeat if self.experiment.faults else 0
@@ -176,9 +199,52 @@ class _Run:
                 recovered = await self._iteration(iteration)
                 if not recovered:
                     break
+            await self._stop_load(load_done)
             probes.cancel_scope.cancel()
         await self._recovery_probes()
         self.phases.move(Phase.AUDIT)
+        await self._audit()
+
+    async def _warm_up(self) -> None:
+        """Let probe and load kinds import their clients now: an import during
+        the baseline would stall the event loop and fail the first samples."""
+        kinds: list[object] = [slot.probe for slot in self.steady.slots]
+        kinds += [kind for stream in self.streams for kind, _ in stream.tasks]
+        if self.streams:
+            import hdrh.histogram  # noqa: F401
+        for kind in {id(k): k for k in kinds}.values():
+            warm_up = getattr(kind, "warm_up", None)
+            if warm_up is not None:
+                with anyio.fail_after(30):
+                    await warm_up()
+
+    async def _run_load(self, done: anyio.Event) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+                for stream in self.streams:
+                    group.start_soon(stream.run)
+        finally:
+            done.set()
+
+    async def _stop_load(self, done: anyio.Event) -> None:
+        """Stop sending; let requests in flight finish so every write has an outcome."""
+        for stream in self.streams:
+            stream.stop()
+        slowest = max((s.spec.timeout for s in self.streams), default=0.0)
+        with anyio.move_on_after(slowest + 2.0):
+            await done.wait()
+
+    async def _audit(self) -> None:
+        for stream in self.streams:
+            writes = stream.spec.writes
+            if stream.ledger is None or writes is None:
+                continue
+            self.log.info("auditing writes", stream=stream.spec.name, **stream.ledger.counts)
+            result = await audit_http(
+                stream.spec.name, stream.ledger, writes.lookup, self.resources
+            )
+            self.data_loss.append(result)
+            self.journal.write("audit", durable=True, **result.model_dump(exclude={"lost_ids"}))
 
     async def _baseline(self) -> bool:
         steady_state = self.experiment.steady_state
@@ -310,7 +376,8 @@ class _Run:
             for window in self.windows
         ]
         measurements = summarise(iterations, self.steady.resolution) if iterations else None
-        expectations = check_expectations(experiment.expect, measurements) if measurements else []
+        load = [stream.summary() for stream in self.streams]
+        expectations = check_expectations(experiment.expect, measurements, load, self.data_loss)
         held: bool | None = None
         if self.baseline_steady and self.abort_reason is None and self.error is None:
             expected_iterations = experiment.repeat if experiment.faults else 0
@@ -339,6 +406,8 @@ class _Run:
             measurements=measurements,
             expectations=expectations,
             left_applied=self.left_applied,
+            load=load,
+            data_loss=self.data_loss,
         )
         text = result.model_dump_json(indent=2)
         (self.directory / RESULTS_NAME).write_text(self.loaded.secrets.redact(text) + "\n")

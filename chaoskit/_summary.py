@@ -73,6 +73,25 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
                 f"    {p.name:<20} {p.scope:<8} {p.samples:>5} samples {p.failures:>4} failed"
                 f"{detail}"
             )
+    for stream in result.load:
+        lines.append(f"  load        {stream.name} ({stream.mode} loop): {stream.sent} sent")
+        for phase in ("baseline", "fault-phase", "recovery"):
+            data = stream.phases.get(phase)
+            if data is None:
+                continue
+            p99 = _d(data.latency.p99) if data.latency else "-"
+            lines.append(
+                f"    {phase:<12} {data.throughput:>8.1f}/s  errors {data.error_rate:>6.1%}"
+                f"  p99 {p99}"
+            )
+    for loss in result.data_loss:
+        verdict = "none lost" if loss.lost == 0 else f"LOST {loss.lost}"
+        lines.append(
+            f"  data loss   {loss.stream}: {verdict} of {loss.acknowledged} acknowledged "
+            f"({loss.data_loss_rate:.4%}); indeterminate {loss.indeterminate} "
+            f"({loss.indeterminate_present} present), phantom {loss.phantom}, "
+            f"unverified {loss.unverified}"
+        )
     for r in result.recovery_probes:
         lines.append(f"  recovery    {r.name}: {_MARK[r.ok]} {r.detail}")
     for e in result.expectations:

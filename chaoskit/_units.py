@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonS
 __all__ = [
     "Duration",
     "Percentage",
+    "PercentageThreshold",
     "PositiveDuration",
     "Rate",
     "Threshold",
@@ -189,3 +190,4 @@ Percentage = Annotated[
 ]
 DurationThreshold = _threshold_type(parse_duration, "< 300ms")
 NumberThreshold = _threshold_type(_number, "< 10")
+PercentageThreshold = _threshold_type(parse_percentage, "< 5%")

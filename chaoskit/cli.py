@@ -167,6 +167,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         ("injector", registry.injectors),
         ("probe", registry.probes),
         ("target", registry.targets),
+        ("load", registry.loads),
     ]
     for noun, plugins in groups:
         for name, plugin in sorted(plugins.items()):

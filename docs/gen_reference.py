@@ -114,6 +114,26 @@ def render(doc: dict[str, Any]) -> str:
         expect = props.get("expect", {})
         if "$ref" in expect:
             out += ["", f"`expect` for `{kind}`:", "", *table(defs[type_of(expect)])]
+    load_model = defs.get("LoadSpec")
+    if load_model is not None:
+        out += [
+            "",
+            "## Load streams (`load[]`)",
+            "",
+            "A stream is open-loop (`rate` or `stages`, with optional `ramp` and `spikes`)",
+            "or closed-loop (`users`, `think`). Its requests come from one load-kind key",
+            "(`http: {...}`) or from `tasks: [{weight: 3, http: {...}}, ...]`. Templates in",
+            "requests: `{{id}}` (the write id), `{{seq}}`, `{{uuid}}`, `{{stream}}`.",
+            "",
+            *table(load_model, frozenset({"tasks"})),
+        ]
+        for name in ("Stage", "Ramp", "Spike", "WritesSpec", "LookupSpec"):
+            if name in defs:
+                out += ["", f"### `{name}`", "", *table(defs[name])]
+        for key in sorted(k for k in defs if k.startswith("Task_")):
+            kind = next(p for p in defs[key]["properties"] if p != "weight")
+            params = defs[key]["properties"][kind]
+            out += ["", f"### load kind `{kind}`", "", *table(defs[type_of(params)])]
     out += ["", "## Targets", ""]
     [target_union] = doc["properties"]["targets"]["patternProperties"].values()
     for ref in target_union["oneOf"]:

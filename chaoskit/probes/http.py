@@ -60,6 +60,10 @@ class HttpProbe:
     params: ClassVar[type[Params]] = HttpParams
     expect: ClassVar[type[Expect]] = HttpExpect
 
+    async def warm_up(self) -> None:
+        """Import the client before the first sample, so no sample pays for it."""
+        import httpx  # noqa: F401
+
     async def observe(self, ctx: ProbeContext) -> Observation:
         import httpx  # lazily: the core starts fast without it
 

@@ -1,0 +1,227 @@
+"""Load generation: open-loop streams with coordinated-omission-correct
+latencies, and closed-loop virtual users.
+
+Open loop: request k has an intended send time fixed by the rate profile
+alone. Workers claim the next intended time, sleep until it, send, and measure
+latency from the *intended* time, so a stall of the system shows up in every
+request it delayed instead of hiding behind a slower send rate.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from chaoskit._errors import ChaoskitError
+from chaoskit._histograms import PhasedHistograms
+from chaoskit._ledger import WriteLedger
+from chaoskit._load_model import LoadSpec, TaskSpec
+from chaoskit._plugin_api import LoadContext, LoadKind, Outcome, Resources, TargetSpec
+from chaoskit._registry import Registry
+from chaoskit._results import LoadPhase, LoadSummary
+
+__all__ = ["LoadCrashed", "LoadStream", "rate_at"]
+
+_DRAIN_MARGIN = 1.0
+
+
+class LoadCrashed(ChaoskitError):
+    """A load kind's ``send`` raised: a bug in the plugin, not an observation."""
+
+
+def rate_at(spec: LoadSpec, elapsed: float) -> float:
+    """The intended rate (requests/s) ``elapsed`` seconds after the stream began."""
+    if spec.stages:
+        rate = spec.stages[-1].rate
+        edge = 0.0
+        for stage in spec.stages:
+            edge += stage.for_
+            if elapsed < edge:
+                rate = stage.rate
+                break
+    else:
+        assert spec.rate is not None
+        rate = spec.rate
+    if spec.ramp is not None:
+        progress = min(1.0, elapsed / spec.ramp.over)
+        rate = rate + (spec.ramp.to - rate) * progress
+    for spike in spec.spikes:
+        if spike.at <= elapsed < spike.at + spike.for_:
+            rate *= spike.factor
+    return rate
+
+
+@dataclass
+class _PhaseCounts:
+    counts: Counter[str] = field(default_factory=Counter)
+    first: float | None = None
+    last: float | None = None
+
+
+class LoadStream:
+    """One stream of an experiment's ``load:``."""
+
+    def __init__(
+        self,
+        spec: LoadSpec,
+        registry: Registry,
+        targets: dict[str, TargetSpec],
+        resources: Resources,
+        phase_of: Callable[[], str],
+        run_dir: Path,
+        id_prefix: str,
+        clock_origin: float,
+    ) -> None:
+        self.spec = spec
+        self.tasks: list[tuple[LoadKind, TaskSpec]] = [
+            (registry.load_kind(t.load_kind), t) for t in spec.tasks
+        ]
+        self._cumulative = list(itertools.accumulate(t.weight for _, t in self.tasks))
+        self._targets = targets
+        self._resources = resources
+        self._phase_of = phase_of
+        self._origin = clock_origin
+        self._prefix = id_prefix
+        self._random = random.Random()
+        self.histograms = PhasedHistograms(phase_of)
+        self._phases: dict[str, _PhaseCounts] = {}
+        self.ledger = (
+            WriteLedger(run_dir / f"writes-{spec.name}.jsonl") if spec.writes is not None else None
+        )
+        self.sent = 0
+        self._next_seq = 0
+        self._next_due = 0.0
+        self._started = 0.0
+        self._stopping = False
+        self._stopped_at = float("inf")
+        self._late_at_stop = 0
+        self._stop_event = anyio.Event()
+        self.in_flight = 0
+
+    # -- running ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send until ``stop`` (or max_requests); return once in-flight requests end."""
+        self._started = self._next_due = time.monotonic()
+        workers = self.spec.users if self.spec.users is not None else self.spec.max_in_flight
+        async with anyio.create_task_group() as group:
+            for _ in range(workers):
+                group.start_soon(self._closed_user if self.spec.users else self._open_worker)
+
+    def stop(self) -> None:
+        """Claim no more requests; those in flight finish (bounded by their timeout)."""
+        self._stopping = True
+        self._stopped_at = time.monotonic()
+        self._stop_event.set()
+
+    async def _open_worker(self) -> None:
+        while (claim := self._claim()) is not None:
+            seq, due = claim
+            delay = due - time.monotonic()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await self._stop_event.wait()
+            if self._stopping:
+                if due <= self._stopped_at:
+                    self._late_at_stop += 1  # it was due but never sent: count it
+                return
+            await self._send(seq, due)
+
+    async def _closed_user(self) -> None:
+        while (claim := self._claim()) is not None:
+            seq, _ = claim
+            await self._send(seq, time.monotonic())
+            if self.spec.think > 0:
+                with anyio.move_on_after(self.spec.think):
+                    await self._stop_event.wait()
+
+    def _claim(self) -> tuple[int, float] | None:
+        if self._stopping or self._next_seq >= self.spec.max_requests:
+            return None
+        seq = self._next_seq
+        self._next_seq += 1
+        due = self._next_due
+        if self.spec.users is None:
+            self._next_due += 1.0 / rate_at(self.spec, due - self._started)
+        return seq, due
+
+    async def _send(self, seq: int, due: float) -> None:
+        kind, task = self._pick()
+        write_id = f"{self._prefix}-{seq}"
+        ref = getattr(task.kind_params, "target", None)
+        ctx = LoadContext(
+            stream=self.spec.name,
+            params=task.kind_params,
+            write_id=write_id,
+            seq=seq,
+            timeout=self.spec.timeout,
+            target=self._targets.get(ref) if isinstance(ref, str) else None,
+            resources=self._resources,
+        )
+        phase = self._phase_of()
+        self.sent += 1
+        self.in_flight += 1
+        outcome: Outcome | None = None
+        try:
+            with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
+                try:
+                    outcome = await kind.send(ctx)
+                except Exception as exc:
+                    raise LoadCrashed(
+                        f"load stream {self.spec.name!r} ({kind.name}) raised "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+        finally:
+            self.in_flight -= 1
+        done = time.monotonic()
+        if outcome is None:
+            outcome = Outcome("indeterminate", None, "no answer within the timeout")
+        self.histograms.record(done - due)
+        counts = self._phases.setdefault(phase, _PhaseCounts())
+        counts.counts[outcome.outcome] += 1
+        counts.first = done if counts.first is None else counts.first
+        counts.last = done
+        if self.ledger is not None:
+            self.ledger.record(write_id, outcome.outcome, due - self._origin, outcome.status)
+
+    def _pick(self) -> tuple[LoadKind, TaskSpec]:
+        if len(self.tasks) == 1:
+            return self.tasks[0]
+        point = self._random.random() * self._cumulative[-1]
+        return self.tasks[bisect.bisect_right(self._cumulative, point)]
+
+    # -- results -----------------------------------------------------------------
+
+    def summary(self) -> LoadSummary:
+        latencies = self.histograms.summary()
+        phases = {}
+        for phase, data in self._phases.items():
+            sent = sum(data.counts.values())
+            duration = (data.last or 0.0) - (data.first or 0.0)
+            errors = data.counts["failed"] + data.counts["indeterminate"]
+            phases[phase] = LoadPhase(
+                sent=sent,
+                acknowledged=data.counts["acknowledged"],
+                failed=data.counts["failed"],
+                indeterminate=data.counts["indeterminate"],
+                duration=round(duration, 6),
+                throughput=round(sent / duration, 3) if duration > 0 else 0.0,
+                error_rate=round(errors / sent, 6) if sent else 0.0,
+                latency=latencies.get(phase),
+            )
+        return LoadSummary(
+            name=self.spec.name,
+            mode="closed" if self.spec.users else "open",
+            sent=self.sent,
+            intended=self.sent + self._late_at_stop if self.spec.users is None else self.sent,
+            phases=phases,
+            writes_file=self.ledger.path.name if self.ledger is not None else None,
+        )

@@ -1,0 +1,150 @@
+"""Load streams and the data-loss audit against a real HTTP service whose
+ground truth is known: it drops every Nth acknowledged write on purpose."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from chaoskit_cli import run_chaoskit
+from servers import free_port, stop_process
+
+pytestmark = pytest.mark.integration
+SERVICE = Path(__file__).resolve().parents[2] / "write_service.py"
+
+
+class Service:
+    def __init__(self, drop_every: int, delay_ms: int = 0) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(SERVICE), "--port", str(self.port),
+             "--drop-every", str(drop_every), "--delay-ms", str(delay_ms)],
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=0.5, trust_env=False).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        stop_process(self.process)
+        raise RuntimeError("write service did not start")
+
+    def stats(self) -> dict[str, int]:
+        data: dict[str, int] = httpx.get(f"{self.url}/stats", trust_env=False).json()
+        return data
+
+
+@pytest.fixture
+def service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    drop_every, delay_ms = getattr(request, "param", (0, 0))
+    running = Service(drop_every, delay_ms)
+    yield running
+    stop_process(running.process)
+
+
+def experiment(tmp_path: Path, url: str, **stream: Any) -> Path:
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    document = {
+        "version": 1,
+        "title": "load and audit",
+        "targets": {"flags": {"kind": "fake.dir", "path": str(flags)}},
+        "steady_state": {
+            "every": "100ms",
+            "stable_for": "300ms",
+            "baseline": "500ms",
+            "probes": [{"name": "health", "http": {"url": f"{url}/health"}}],
+        },
+        "faults": [
+            {"name": "flag", "injector": "fake.flag", "target": "flags",
+             "at": "500ms", "duration": "1s"}
+        ],
+        "load": [
+            {
+                "name": "transfers",
+                "http": {
+                    "method": "POST",
+                    "url": f"{url}/transfers",
+                    "json": {"id": "{{id}}", "amount": 10},
+                },
+                "writes": {"lookup": {"url": f"{url}/transfers/{{{{id}}}}"}},
+                **stream,
+            }
+        ],
+        "expect": {"data_loss": 0},
+    }  # fmt: skip
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def results(tmp_path: Path) -> dict[str, Any]:
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    data: dict[str, Any] = json.loads((run_dir / "results.json").read_text())
+    return data
+
+
+@pytest.mark.parametrize("service", [(7, 0)], indirect=True)
+def test_the_audit_finds_exactly_the_dropped_writes(tmp_path: Path, service: Service) -> None:
+    path = experiment(tmp_path, service.url, rate="400/s")
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    truth = service.stats()
+    result = results(tmp_path)
+    [loss] = result["data_loss"]
+    assert truth["dropped"] > 0
+    assert loss["lost"] == truth["dropped"], out + err
+    assert loss["acknowledged"] == truth["acknowledged"]
+    assert loss["unverified"] == 0
+    assert code == 1  # data_loss: 0 was expected
+    [expectation] = result["expectations"]
+    assert expectation["name"] == "data_loss"
+    assert expectation["met"] is False
+
+
+@pytest.mark.parametrize("service", [(0, 0)], indirect=True)
+def test_no_loss_no_false_positive(tmp_path: Path, service: Service) -> None:
+    path = experiment(tmp_path, service.url, rate="400/s")
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    assert code == 0, out + err
+    [loss] = results(tmp_path)["data_loss"]
+    assert loss["lost"] == 0
+    assert loss["acknowledged"] == service.stats()["acknowledged"] > 500
+
+
+@pytest.mark.parametrize("service", [(0, 0)], indirect=True)
+def test_open_loop_keeps_its_rate_and_reports_phases(tmp_path: Path, service: Service) -> None:
+    path = experiment(tmp_path, service.url, rate="200/s")
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    assert code == 0, out + err
+    [load] = results(tmp_path)["load"]
+    assert load["mode"] == "open"
+    assert set(load["phases"]) >= {"baseline", "fault-phase", "recovery"}
+    fault = load["phases"]["fault-phase"]
+    # the fault phase lasts 1.5s at 200/s: within 15% of 300 requests
+    assert 255 <= fault["sent"] <= 345
+    assert fault["latency"]["p99"] < 1.0
+    assert load["sent"] >= 0.99 * load["intended"]
+
+
+@pytest.mark.parametrize("service", [(0, 200)], indirect=True)
+def test_closed_loop_users_are_paced_by_the_answers(tmp_path: Path, service: Service) -> None:
+    # 4 users against a 200ms service: at most 20 answers a second
+    path = experiment(tmp_path, service.url, users=4)
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    assert code == 0, out + err
+    [load] = results(tmp_path)["load"]
+    assert load["mode"] == "closed"
+    fault = load["phases"]["fault-phase"]
+    assert fault["throughput"] <= 25
+    assert fault["latency"]["p50"] >= 0.19
