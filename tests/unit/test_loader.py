@@ -124,7 +124,7 @@ BAD = [
             "    with: {latency: 100ms}\n    duration: 1s\n",
             "",
         ),
-        "x.yaml:10:9: expect: expectations measure faults, but there are no faults",
+        "x.yaml:10:9: expect: mttr, ttd, time_to_heal and contained measure faults",
         id="expectations-without-faults",
     ),
     pytest.param(
