@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from structlog.typing import FilteringBoundLogger
 
 from chaoskit._errors import ChaoskitError
+from chaoskit._histograms import PhasedHistograms
 from chaoskit._journal import Journal
 from chaoskit._model import ProbeSpec
 from chaoskit._plugin_api import Observation, Probe, ProbeContext, TargetSpec, latency_verdict
@@ -26,7 +27,8 @@ from chaoskit._timeline import Sample
 __all__ = ["ProbeCrashed", "ProbeRunner", "ProbeSlot"]
 
 MIN_TIMEOUT = 1.0
-MAX_SAMPLES_PER_PROBE = 10_000_000  # a bound on the loop; the run's time bounds it first
+MAX_SAMPLES_PER_PROBE = 10_000_000
+MAX_LATENESS_KEPT = 100_000  # a bound on the loop; the run's time bounds it first
 
 
 class ProbeCrashed(ChaoskitError):
@@ -46,6 +48,9 @@ class ProbeSlot:
     latency_max: float | None = None
     last_detail: str = ""
     last_start: float | None = None
+    histograms: PhasedHistograms | None = None
+    lateness: list[float] = field(default_factory=list)
+    """How late each sample started after its intended time (scheduler jitter)."""
 
     def summary(self) -> ProbeSummary:
         return ProbeSummary(
@@ -58,6 +63,7 @@ class ProbeSlot:
             skipped_slots=self.skipped_slots,
             latency_max=self.latency_max,
             last_detail=self.last_detail,
+            latency=self.histograms.summary() if self.histograms is not None else {},
         )
 
 
@@ -74,8 +80,12 @@ class ProbeRunner:
         log: FilteringBoundLogger,
         default_every: float,
         role: str,
+        phase_of: Callable[[], str] | None = None,
     ) -> None:
         self.slots = [_slot(spec, registry, targets, default_every) for spec in specs]
+        if phase_of is not None:
+            for slot in self.slots:
+                slot.histograms = PhasedHistograms(phase_of)
         self.samples: list[Sample] = []
         self._journal = journal
         self._resources = resources
@@ -143,6 +153,8 @@ class ProbeRunner:
         slot.samples += 1
         slot.last_start = sample.t
         slot.latency_max = max(slot.latency_max or 0.0, sample.latency)
+        if slot.histograms is not None:
+            slot.histograms.record(sample.latency)
         if not sample.ok:
             slot.failures += 1
             slot.last_detail = sample.detail
@@ -172,6 +184,8 @@ class ProbeRunner:
         due = start
         for _ in range(MAX_SAMPLES_PER_PROBE):
             await anyio.sleep(max(0.0, due - time.monotonic()))
+            if len(slot.lateness) < MAX_LATENESS_KEPT:
+                slot.lateness.append(time.monotonic() - due)
             await self.sample(slot)
             due += slot.every
             late = time.monotonic() - due

@@ -185,6 +185,9 @@ class ProbeSummary(_Model):
     skipped_slots: int = Field(0, description="intervals missed because a sample overran")
     latency_max: float | None = None
     last_detail: str = ""
+    latency: dict[str, LatencySummary] = Field(
+        default_factory=dict, description="per phase, from an HDR histogram"
+    )
 
 
 class RecoveryProbeResult(_Model):

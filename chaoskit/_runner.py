@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ class RunOptions:
     """Abort (and revert) when the whole run takes longer than this."""
     revert_policy: RetryPolicy = field(default_factory=RetryPolicy)
     handle_signals: bool = True
+    progress: bool = False
+    """Print a progress line a second on stderr (the CLI turns it on for a terminal)."""
 
 
 async def run_experiment(
@@ -95,6 +98,7 @@ class _Run:
             self.log,
             experiment.steady_state.every,
             "steady",
+            lambda: str(self.phases.current),
         )
         self.faults = FaultManager(
             experiment,
@@ -187,6 +191,8 @@ class _Run:
             probes.start_soon(self.steady.run)
             load_done = anyio.Event()
             probes.start_soon(self._run_load, load_done)
+            if self.options.progress:
+                probes.start_soon(self._progress)
             self.phases.move(Phase.BASELINE)
             self.baseline_steady = await self._baseline()
             if not self.baseline_steady:
@@ -204,6 +210,23 @@ class _Run:
         await self._recovery_probes()
         self.phases.move(Phase.AUDIT)
         await self._audit()
+
+    async def _progress(self) -> None:
+        """One line a second on a terminal: phase, steady state, load."""
+        names = [p.name for p in self.experiment.steady_state.probes]
+        previous = {stream.spec.name: 0 for stream in self.streams}
+        for _ in range(10_000_000):
+            await anyio.sleep(1.0)
+            series = steady_series(self.steady.samples[-4 * len(names) :], names)
+            steady = "steady" if series and series[-1][1] else "NOT steady"
+            parts = [f"{self.journal.now():7.1f}s {self.phases.current:<11} {steady}"]
+            for stream in self.streams:
+                rate = stream.sent - previous[stream.spec.name]
+                previous[stream.spec.name] = stream.sent
+                latency = stream.histograms.summary().get(str(self.phases.current))
+                p99 = f"{latency.p99 * 1000:.0f}ms" if latency else "-"
+                parts.append(f"{stream.spec.name} {rate}/s p99 {p99}")
+            print(" | ".join(parts), file=sys.stderr, flush=True)
 
     async def _warm_up(self) -> None:
         """Let probe and load kinds import their clients now: an import during

@@ -111,6 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs_dir),
         timeout=timeout,
         revert_policy=RetryPolicy(attempts=args.revert_attempts),
+        progress=sys.stderr.isatty() and not args.json,
     )
     result, run_dir = anyio.run(run_experiment, loaded, options, log)
     if args.json:
