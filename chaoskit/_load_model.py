@@ -51,11 +51,12 @@ class TaskSpec(_Strict):
 
 
 class LookupSpec(_Strict):
-    url: str = Field(pattern=r"^https?://", description="GET per write id; holds {{id}}")
-    present_if: list[int] = Field(default_factory=lambda: [200], description="statuses")
-    absent_if: list[int] = Field(default_factory=lambda: [404], description="statuses")
-    concurrency: int = Field(32, ge=1, le=1024)
-    timeout: PositiveDuration = 5.0
+    """How the audit finds writes: one lookup-kind key (``http:``, ``sql:`` ...)."""
+
+    lookup_kind: ClassVar[str] = ""
+    timeout: PositiveDuration = Field(5.0, description="per lookup request")
+    batch: int = Field(5_000, ge=1, le=1_000_000, description="write ids per lookup call")
+    kind_params: Params
 
 
 class WritesSpec(_Strict):

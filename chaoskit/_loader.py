@@ -146,6 +146,13 @@ def _load_named_plugins(data: Any, registry: Registry) -> None:
                     [k for k in task if isinstance(k, str)] if isinstance(task, dict) else []
                 )
     registry.load("chaoskit.load", load_kinds)
+    lookup_kinds: list[str] = []
+    for stream in streams if isinstance(streams, list) else []:
+        writes = stream.get("writes") if isinstance(stream, dict) else None
+        lookup = writes.get("lookup") if isinstance(writes, dict) else None
+        if isinstance(lookup, dict):
+            lookup_kinds += [k for k in lookup if isinstance(k, str)]
+    registry.load("chaoskit.lookups", lookup_kinds)
 
 
 def format_path(path: Sequence[str | int]) -> str:

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from chaoskit._load_model import LoadSpec, TaskSpec, lift_kind_key
+from chaoskit._load_model import LoadSpec, LookupSpec, TaskSpec, WritesSpec, lift_kind_key
 from chaoskit._plugin_api import Expect, Params, Scope, TargetSpec
 from chaoskit._registry import Group, Registry
 from chaoskit._units import (
@@ -309,11 +309,23 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
         task.load_kind = kind
         task_models[kind] = task
     task_union: Any = _keyed_union(task_models, "chaoskit.load", "load", registry)
+    lookup_models: dict[str, type[BaseModel]] = {}
+    for kind, lookup_plugin in sorted(registry.lookups.items()):
+        lookup_model = create_model(
+            f"Lookup_{_ident(kind)}",
+            __base__=LookupSpec,
+            kind_params=(lookup_plugin.obj.params, Field(alias=kind)),
+        )
+        lookup_model.lookup_kind = kind
+        lookup_models[kind] = lookup_model
+    lookup_union: Any = _keyed_union(lookup_models, "chaoskit.lookups", "lookup", registry)
+    writes = create_model("WritesSpec", __base__=WritesSpec, lookup=(lookup_union, ...))
     load_kinds = set(registry.names("chaoskit.load"))
     load = create_model(
         "LoadSpec",
         __base__=LoadSpec,
         tasks=(list[task_union], Field(min_length=1)),
+        writes=(writes | None, None),
     )
     load_list = Annotated[
         list[Annotated[load, BeforeValidator(lambda v: lift_kind_key(v, load_kinds))]],

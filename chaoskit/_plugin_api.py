@@ -33,6 +33,8 @@ __all__ = [
     "JsonValue",
     "LoadContext",
     "LoadKind",
+    "Lookup",
+    "LookupContext",
     "Observation",
     "Outcome",
     "Params",
@@ -239,3 +241,32 @@ class LoadKind(Protocol):
     params: ClassVar[type[Params]]
 
     async def send(self, ctx: LoadContext) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class LookupContext:
+    """What a lookup kind gets for one batch of write ids."""
+
+    stream: str
+    params: Params
+    timeout: float
+    target: TargetSpec | None
+    resources: Resources
+
+
+@runtime_checkable
+class Lookup(Protocol):
+    """How the audit finds writes after recovery (``writes: {lookup: {http: ...}}``).
+
+    ``find`` gets a batch of write ids and returns, for each id it could check,
+    how many copies the system holds (0: absent; 2+: duplicated). An id left out
+    of the answer is *unverified* (the lookup could not tell). It must not raise
+    for a failing system; a lookup that cannot count copies answers 1 for present.
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[type[Params]]
+    counts_copies: ClassVar[bool]
+    """True when ``find`` tells duplicates apart (SQL can; an HTTP GET cannot)."""
+
+    async def find(self, ctx: LookupContext, ids: list[str]) -> dict[str, int]: ...

@@ -16,22 +16,34 @@ from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 from pydantic import BaseModel
 
 from chaoskit._errors import PluginError
-from chaoskit._plugin_api import Expect, Injector, LoadKind, Params, Probe, TargetSpec
+from chaoskit._plugin_api import (
+    Expect,
+    Injector,
+    LoadKind,
+    Lookup,
+    Params,
+    Probe,
+    TargetSpec,
+)
 
 __all__ = ["GROUPS", "BrokenPlugin", "Plugin", "Registry", "discover"]
 
-Group = Literal["chaoskit.injectors", "chaoskit.probes", "chaoskit.targets", "chaoskit.load"]
+Group = Literal[
+    "chaoskit.injectors", "chaoskit.probes", "chaoskit.targets", "chaoskit.load", "chaoskit.lookups"
+]
 GROUPS: tuple[Group, ...] = (
     "chaoskit.injectors",
     "chaoskit.probes",
     "chaoskit.targets",
     "chaoskit.load",
+    "chaoskit.lookups",
 )
 _KIND_NOUN = {
     "chaoskit.injectors": "injector",
     "chaoskit.probes": "probe kind",
     "chaoskit.targets": "target kind",
     "chaoskit.load": "load kind",
+    "chaoskit.lookups": "lookup kind",
 }
 
 T = TypeVar("T")
@@ -76,6 +88,7 @@ class Registry:
     probes: dict[str, Plugin[Probe]] = field(default_factory=dict)
     targets: dict[str, Plugin[type[TargetSpec]]] = field(default_factory=dict)
     loads: dict[str, Plugin[LoadKind]] = field(default_factory=dict)
+    lookups: dict[str, Plugin[Lookup]] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def names(self, group: Group) -> list[str]:
@@ -101,6 +114,8 @@ class Registry:
             done = self.probes
         elif group == "chaoskit.load":
             done = self.loads
+        elif group == "chaoskit.lookups":
+            done = self.lookups
         else:
             done = self.targets
         return name in done or any(b.name == name and b.group == group for b in self.broken)
@@ -122,6 +137,12 @@ class Registry:
         if name in self.loads:
             return self.loads[name].obj
         raise PluginError(self.unknown("chaoskit.load", name))
+
+    def lookup_kind(self, name: str) -> Lookup:
+        self.load("chaoskit.lookups", [name])
+        if name in self.lookups:
+            return self.lookups[name].obj
+        raise PluginError(self.unknown("chaoskit.lookups", name))
 
     def target_kind(self, name: str) -> type[TargetSpec]:
         self.load("chaoskit.targets", [name])
@@ -170,6 +191,10 @@ class Registry:
             )
         elif group == "chaoskit.load":
             self.loads[entry_point.name] = Plugin(
+                entry_point.name, group, dist_name, version, instance
+            )
+        elif group == "chaoskit.lookups":
+            self.lookups[entry_point.name] = Plugin(
                 entry_point.name, group, dist_name, version, instance
             )
         else:
@@ -223,6 +248,10 @@ def check_plugin(name: str, group: Group, obj: object) -> list[str]:
         methods = {"preflight": 1, "prepare": 1, "inject": 2, "revert": 2}
     elif group == "chaoskit.load":
         methods = {"send": 1}
+    elif group == "chaoskit.lookups":
+        methods = {"find": 2}
+        if not isinstance(getattr(obj, "counts_copies", None), bool):
+            problems.append("counts_copies must be a bool class attribute")
     else:
         _check_model(obj, "expect", Expect, problems)
         methods = {"observe": 1}
@@ -241,7 +270,8 @@ def _check_model(obj: object, attr: str, base: type[BaseModel], problems: list[s
 
 def _check_method(cls: object, method: str, arity: int) -> list[str]:
     function = getattr(cls, method, None)
-    args = ", ".join(["ctx", "revert_state"][:arity])
+    names = ["ctx", "ids"] if method == "find" else ["ctx", "revert_state"]
+    args = ", ".join(names[:arity])
     if function is None or not inspect.iscoroutinefunction(function):
         return [f"missing async method {method}(self, {args})"]
     parameters = list(inspect.signature(function).parameters.values())[1:]

@@ -18,7 +18,7 @@ from pathlib import Path
 import anyio
 from structlog.typing import FilteringBoundLogger
 
-from chaoskit._audit import audit_http
+from chaoskit._audit import audit_writes
 from chaoskit._errors import ChaoskitError, RevertFailed
 from chaoskit._faults import FaultManager, RetryPolicy
 from chaoskit._journal import JOURNAL_NAME, Journal
@@ -263,8 +263,14 @@ class _Run:
             if stream.ledger is None or writes is None:
                 continue
             self.log.info("auditing writes", stream=stream.spec.name, **stream.ledger.counts)
-            result = await audit_http(
-                stream.spec.name, stream.ledger, writes.lookup, self.resources
+            lookup = self.loaded.registry.lookup_kind(writes.lookup.lookup_kind)
+            result = await audit_writes(
+                stream.spec.name,
+                stream.ledger,
+                writes.lookup,
+                lookup,
+                dict(self.experiment.targets),
+                self.resources,
             )
             self.data_loss.append(result)
             self.journal.write("audit", durable=True, **result.model_dump(exclude={"lost_ids"}))

@@ -127,9 +127,20 @@ def render(doc: dict[str, Any]) -> str:
             "",
             *table(load_model, frozenset({"tasks"})),
         ]
-        for name in ("Stage", "Ramp", "Spike", "WritesSpec", "LookupSpec"):
+        for name in ("Stage", "Ramp", "Spike"):
             if name in defs:
                 out += ["", f"### `{name}`", "", *table(defs[name])]
+        lookups = sorted(k for k in defs if k.startswith("Lookup_"))
+        if lookups:
+            out += ["", "### `writes.lookup`", "", "One lookup-kind key and these fields:", ""]
+            kind_of = {
+                k: next(p for p in defs[k]["properties"] if p not in ("timeout", "batch"))
+                for k in lookups
+            }
+            out += table(defs[lookups[0]], frozenset({kind_of[lookups[0]]}))
+            for key in lookups:
+                params = defs[key]["properties"][kind_of[key]]
+                out += ["", f"### lookup kind `{kind_of[key]}`", "", *table(defs[type_of(params)])]
         for key in sorted(k for k in defs if k.startswith("Task_")):
             kind = next(p for p in defs[key]["properties"] if p != "weight")
             params = defs[key]["properties"][kind]

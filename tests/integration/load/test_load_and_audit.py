@@ -78,7 +78,7 @@ def experiment(tmp_path: Path, url: str, **stream: Any) -> Path:
                     "url": f"{url}/transfers",
                     "json": {"id": "{{id}}", "amount": 10},
                 },
-                "writes": {"lookup": {"url": f"{url}/transfers/{{{{id}}}}"}},
+                "writes": {"lookup": {"http": {"url": f"{url}/transfers/{{{{id}}}}"}}},
                 **stream,
             }
         ],
