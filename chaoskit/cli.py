@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed injectors, probes and target kinds")
 
+    export = sub.add_parser("export", help="a run's timeline (samples, faults) as CSV")
+    export.add_argument("run_dir")
+    export.add_argument("--output", "-o", help="write to this file instead of stdout")
+
     rollback = sub.add_parser("rollback", help="revert what a crashed run left applied")
     rollback.add_argument("run_dir")
     rollback.add_argument("--revert-attempts", type=int, default=5)
@@ -211,6 +215,23 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     return 4 if report.failed else 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from chaoskit._errors import UserError
+    from chaoskit._export import timeline_csv
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory (expected a run directory)")
+    text = timeline_csv(run_dir)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _warn_broken(registry: Any) -> None:
     for broken in registry.broken:
         print(f"chaoskit: warning: {broken.describe()}", file=sys.stderr)
@@ -256,6 +277,7 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "plugins": _cmd_plugins,
     "rollback": _cmd_rollback,
+    "export": _cmd_export,
 }
 
 

@@ -244,3 +244,22 @@ def test_rollback_restores_secrets_from_the_environment(tmp_path: Path) -> None:
     code, out, err = run_chaoskit(["rollback", str(run_dir)], tmp_path, env=env)
     assert code == 0, out + err
     assert applied_flags(tmp_path) == []
+
+
+def test_export_gives_the_timeline_as_csv(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    path = write_experiment(tmp_path, [flag_fault()], COUNT_PROBE)
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    assert code == 0, out + err
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    code, out, err = run_chaoskit(["export", str(run_dir)], tmp_path)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    kinds = [row["kind"] for row in rows]
+    assert kinds.index("fault_injected") < kinds.index("fault_reverted")
+    samples = [row for row in rows if row["kind"] == "sample:steady"]
+    assert {row["phase"] for row in samples} >= {"baseline", "fault-phase", "recovery"}
+    during = [row for row in samples if row["phase"] == "fault-phase"]
+    assert any(row["value"] == "1" for row in during)  # the flag was counted
