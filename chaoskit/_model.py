@@ -27,7 +27,7 @@ from pydantic import (
 
 from chaoskit._load_model import LoadSpec, LookupSpec, TaskSpec, WritesSpec, lift_kind_key
 from chaoskit._plugin_api import Expect, Params, Scope, TargetSpec
-from chaoskit._registry import Group, Registry
+from chaoskit._registry import Group, Plugin, Registry
 from chaoskit._units import (
     Duration,
     DurationThreshold,
@@ -268,6 +268,22 @@ def _keyed_union(
     ]
 
 
+def _kind_models(
+    plugins: dict[str, Plugin[Any]], base: type[BaseModel], prefix: str, kind_attr: str
+) -> dict[str, type[BaseModel]]:
+    """One model per plugin: ``base`` plus the plugin's params under its kind key."""
+    models: dict[str, type[BaseModel]] = {}
+    for kind, plugin in sorted(plugins.items()):
+        model = create_model(
+            f"{prefix}_{_ident(kind)}",
+            __base__=base,
+            kind_params=(plugin.obj.params, Field(alias=kind)),
+        )
+        setattr(model, kind_attr, kind)
+        models[kind] = model
+    return models
+
+
 def build_experiment_model(registry: Registry) -> type[Experiment]:
     """The concrete experiment model for the plugins loaded in ``registry``
     (the loader loads those a document names; ``chaoskit schema`` loads all)."""
@@ -299,25 +315,9 @@ def build_experiment_model(registry: Registry) -> type[Experiment]:
         model.probe_kind = kind
         probe_models[kind] = model
     probe_union: Any = _keyed_union(probe_models, "chaoskit.probes", "probe", registry)
-    task_models: dict[str, type[BaseModel]] = {}
-    for kind, load_plugin in sorted(registry.loads.items()):
-        task = create_model(
-            f"Task_{_ident(kind)}",
-            __base__=TaskSpec,
-            kind_params=(load_plugin.obj.params, Field(alias=kind)),
-        )
-        task.load_kind = kind
-        task_models[kind] = task
+    task_models = _kind_models(registry.loads, TaskSpec, "Task", "load_kind")
     task_union: Any = _keyed_union(task_models, "chaoskit.load", "load", registry)
-    lookup_models: dict[str, type[BaseModel]] = {}
-    for kind, lookup_plugin in sorted(registry.lookups.items()):
-        lookup_model = create_model(
-            f"Lookup_{_ident(kind)}",
-            __base__=LookupSpec,
-            kind_params=(lookup_plugin.obj.params, Field(alias=kind)),
-        )
-        lookup_model.lookup_kind = kind
-        lookup_models[kind] = lookup_model
+    lookup_models = _kind_models(registry.lookups, LookupSpec, "Lookup", "lookup_kind")
     lookup_union: Any = _keyed_union(lookup_models, "chaoskit.lookups", "lookup", registry)
     writes = create_model("WritesSpec", __base__=WritesSpec, lookup=(lookup_union, ...))
     load_kinds = set(registry.names("chaoskit.load"))

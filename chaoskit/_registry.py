@@ -107,48 +107,40 @@ class Registry:
             self.load(group)
 
     def _loaded(self, group: Group, name: str) -> bool:
-        done: dict[str, Any]
-        if group == "chaoskit.injectors":
-            done = self.injectors
-        elif group == "chaoskit.probes":
-            done = self.probes
-        elif group == "chaoskit.load":
-            done = self.loads
-        elif group == "chaoskit.lookups":
-            done = self.lookups
-        else:
-            done = self.targets
-        return name in done or any(b.name == name and b.group == group for b in self.broken)
+        return name in self._store(group) or any(
+            b.name == name and b.group == group for b in self.broken
+        )
+
+    def _store(self, group: Group) -> dict[str, Plugin[Any]]:
+        stores: dict[Group, dict[str, Plugin[Any]]] = {
+            "chaoskit.injectors": self.injectors,
+            "chaoskit.probes": self.probes,
+            "chaoskit.targets": self.targets,
+            "chaoskit.load": self.loads,
+            "chaoskit.lookups": self.lookups,
+        }
+        return stores[group]
+
+    def _get(self, group: Group, name: str, store: dict[str, Plugin[T]]) -> T:
+        self.load(group, [name])
+        if name in store:
+            return store[name].obj
+        raise PluginError(self.unknown(group, name))
 
     def injector(self, name: str) -> Injector:
-        self.load("chaoskit.injectors", [name])
-        if name in self.injectors:
-            return self.injectors[name].obj
-        raise PluginError(self.unknown("chaoskit.injectors", name))
+        return self._get("chaoskit.injectors", name, self.injectors)
 
     def probe(self, name: str) -> Probe:
-        self.load("chaoskit.probes", [name])
-        if name in self.probes:
-            return self.probes[name].obj
-        raise PluginError(self.unknown("chaoskit.probes", name))
+        return self._get("chaoskit.probes", name, self.probes)
 
     def load_kind(self, name: str) -> LoadKind:
-        self.load("chaoskit.load", [name])
-        if name in self.loads:
-            return self.loads[name].obj
-        raise PluginError(self.unknown("chaoskit.load", name))
+        return self._get("chaoskit.load", name, self.loads)
 
     def lookup_kind(self, name: str) -> Lookup:
-        self.load("chaoskit.lookups", [name])
-        if name in self.lookups:
-            return self.lookups[name].obj
-        raise PluginError(self.unknown("chaoskit.lookups", name))
+        return self._get("chaoskit.lookups", name, self.lookups)
 
     def target_kind(self, name: str) -> type[TargetSpec]:
-        self.load("chaoskit.targets", [name])
-        if name in self.targets:
-            return self.targets[name].obj
-        raise PluginError(self.unknown("chaoskit.targets", name))
+        return self._get("chaoskit.targets", name, self.targets)
 
     def unknown(self, group: Group, name: str) -> str:
         """Why ``name`` cannot be used: broken (and why), or unknown (and what is)."""
@@ -174,33 +166,18 @@ class Registry:
                 BrokenPlugin(entry_point.name, group, dist_name, version, "; ".join(problems))
             )
             return
-        if group == "chaoskit.targets":
-            self.targets[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, obj
-            )
-            return
-        try:
-            instance = obj()
-        except Exception as exc:  # noqa: BLE001 - a plugin that cannot be built is broken
-            reason = f"{entry_point.value}() failed: {type(exc).__name__}: {exc}"
-            self.broken.append(BrokenPlugin(entry_point.name, group, dist_name, version, reason))
-            return
-        if group == "chaoskit.injectors":
-            self.injectors[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, instance
-            )
-        elif group == "chaoskit.load":
-            self.loads[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, instance
-            )
-        elif group == "chaoskit.lookups":
-            self.lookups[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, instance
-            )
-        else:
-            self.probes[entry_point.name] = Plugin(
-                entry_point.name, group, dist_name, version, instance
-            )
+        if group != "chaoskit.targets":
+            try:
+                obj = obj()
+            except Exception as exc:  # noqa: BLE001 - a plugin that cannot be built is broken
+                reason = f"{entry_point.value}() failed: {type(exc).__name__}: {exc}"
+                self.broken.append(
+                    BrokenPlugin(entry_point.name, group, dist_name, version, reason)
+                )
+                return
+        self._store(group)[entry_point.name] = Plugin(
+            entry_point.name, group, dist_name, version, obj
+        )
 
 
 def discover(extra: Iterable[tuple[EntryPoint, Group]] = ()) -> Registry:

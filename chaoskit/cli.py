@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -87,7 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import anyio
 
@@ -186,20 +186,16 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import anyio
 
-    from chaoskit._errors import UserError
     from chaoskit._faults import RetryPolicy
     from chaoskit._logging import configure_logging
     from chaoskit._registry import discover
     from chaoskit._rollback import rollback
     from chaoskit._secrets import Secrets
 
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: not a directory (expected a run directory)")
+    run_dir = _run_dir(args.run_dir)
     registry = discover()
     _warn_broken(registry)
     log = configure_logging(Secrets(), args.verbose, args.log_format)
@@ -216,20 +212,24 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from chaoskit._errors import UserError
     from chaoskit._export import timeline_csv
 
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: not a directory (expected a run directory)")
-    text = timeline_csv(run_dir)
+    text = timeline_csv(_run_dir(args.run_dir))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _run_dir(path: str) -> Path:
+    from chaoskit._errors import UserError
+
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory (expected a run directory)")
+    return run_dir
 
 
 def _warn_broken(registry: Any) -> None:
