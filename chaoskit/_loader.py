@@ -194,6 +194,7 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
                 report.add((*path, kind, "target"), _no_target(ref, targets))
     for index, fault in faults:
         _check_fault(index, fault, targets, registry, report)
+    _check_lab_knobs(_mapping(_mapping(data.get("lab")).get("knobs")), report)
     fault_measures = {"mttr", "ttd", "time_to_heal", "contained"}
     expect = _mapping(data.get("expect"))
     if fault_measures.intersection(expect) and not faults:
@@ -210,6 +211,19 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
                 ("safeguards", index, "probe"),
                 f"no steady-state probe named {name!r}; defined: {defined}",
             )
+
+
+def _check_lab_knobs(knobs: dict[str, Any], report: _Report) -> None:
+    if not knobs:
+        return
+    from chaoskit.lab.errors import LabUsageError
+    from chaoskit.lab.knobs import check_settings
+
+    for name, value in knobs.items():
+        try:
+            check_settings({str(name): str(value)})
+        except LabUsageError as exc:
+            report.add(("lab", "knobs", name), str(exc), at_key=True)
 
 
 def _check_fault(

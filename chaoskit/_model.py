@@ -141,11 +141,26 @@ class Expectations(Strict):
     )
 
 
+class LabRequirement(Strict):
+    """The chaoskit lab this experiment runs against (docs/lab.md). ``chaoskit
+    run`` brings it up with these knobs when it is not running, and takes down
+    what it started afterwards."""
+
+    runtime: Literal["auto", "docker", "process"] = Field(
+        "auto", description="auto: the running lab's, else docker when an engine answers"
+    )
+    knobs: dict[str, str | int | float] = Field(
+        default_factory=dict, description="knob values, e.g. LEDGER_DROP_EVERY_N: 7"
+    )
+    keep: bool = Field(False, description="leave the lab running after the run")
+
+
 class Experiment(Strict):
     version: Literal[1] = Field(description="the format version: 1")
     title: str = Field(min_length=1, description="one line: what the experiment shows")
     description: str = Field("", description="what it does and which verdict to expect")
     tags: list[str] = Field(default_factory=list)
+    lab: LabRequirement | None = Field(None, description="the lab this experiment needs")
     targets: dict[Name, TargetSpec] = Field(
         default_factory=dict, description="named things in the system under test"
     )

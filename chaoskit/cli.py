@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed injectors, probes and target kinds")
 
+    from chaoskit.lab.cli import add_parser as add_lab_parser
+
+    add_lab_parser(sub)
+
     export = sub.add_parser("export", help="a run's timeline (samples, faults) as CSV")
     export.add_argument("run_dir")
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
@@ -93,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from chaoskit._errors import UserError
     from chaoskit._faults import RetryPolicy
+    from chaoskit._labrun import LabUnavailable, with_lab
     from chaoskit._loader import load_experiment
     from chaoskit._logging import configure_logging
     from chaoskit._runner import RunOptions, run_experiment
@@ -117,7 +122,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         revert_policy=RetryPolicy(attempts=args.revert_attempts),
         progress=sys.stderr.isatty() and not args.json,
     )
-    result, run_dir = anyio.run(run_experiment, loaded, options, log)
+    try:
+        result, run_dir = with_lab(
+            loaded.experiment.lab, log, lambda: anyio.run(run_experiment, loaded, options, log)
+        )
+    except LabUnavailable as exc:
+        print(f"chaoskit: {exc}", file=sys.stderr)
+        return 3
     if args.json:
         print(loaded.secrets.redact(result.model_dump_json(indent=2)))
     else:
@@ -223,6 +234,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from chaoskit.lab.cli import handle
+
+    return handle(args)
+
+
 def _run_dir(path: str) -> Path:
     from chaoskit._errors import UserError
 
@@ -278,6 +295,7 @@ _COMMANDS = {
     "plugins": _cmd_plugins,
     "rollback": _cmd_rollback,
     "export": _cmd_export,
+    "lab": _cmd_lab,
 }
 
 

@@ -114,6 +114,11 @@ BAD = [
     ),
     pytest.param("- a\n- b\n", "x.yaml:1:1: expected a mapping", id="not-a-mapping"),
     pytest.param(
+        GOOD.replace("title: good", "title: good\nlab: {knobs: {LEDGER_POOL_SIZ: 3}}"),
+        "x.yaml:3:15: lab.knobs.LEDGER_POOL_SIZ: unknown knob 'LEDGER_POOL_SIZ'; the knobs are: ",
+        id="unknown-lab-knob",
+    ),
+    pytest.param(
         GOOD.replace("latency: 100ms}", "latency: 100ms, retries: 3}"),
         "x.yaml:14:28: faults[0].with.retries: unknown field",
         id="unknown-field-inside-a-union-member",
