@@ -1,0 +1,292 @@
+"""Benchmark of the PostgreSQL injectors against a private PostgreSQL 15.
+
+    uv run python -c "import sys; sys.path.insert(0,'bench'); \
+import injectors_postgres as m; print(m.benchmark(20))"
+
+For each injector: inject latency (call start → the effect seen by a tight
+independent probe on its own connection) and revert latency (call start → the
+effect gone), p50 and p99 over ``trials`` trials, beside the raw round trip of
+the component: a new connection + ``SELECT 1`` (what any client pays to ask
+PostgreSQL anything), target ratio 2.0. Two more rows put inject beside doing
+the same thing directly from this process (opening the same connections; taking
+the same lock), which is the floor of what an injector can do.
+
+The probes:
+
+* exhaust_connections — client backends in ``pg_stat_activity`` reach the
+  ordinary roles' limit (max_connections - superuser_reserved); gone: no
+  tagged backend left.
+* hold_lock — ``SELECT ... FOR UPDATE NOWAIT`` on the row fails; gone: it works.
+* slow_queries — N tagged backends running ``pg_sleep``; gone: none left.
+
+Starts and stops its own server (tests/pg_server.py); nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psycopg
+import structlog
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from pg_server import PgServer, running_postgres
+
+from chaoskit import FaultContext, Injector
+
+Row = tuple[str, float, str, str, float, float | None]
+MAX_CONNECTIONS = 40
+USABLE = MAX_CONNECTIONS - 3  # superuser_reserved_connections defaults to 3
+SLEEPERS = 4
+TARGET_RATIO = 2.0
+PROBE_DEADLINE = 30.0
+AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
+Probe = Callable[[FaultContext], Awaitable[bool]]
+
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # warnings off
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = max(0, math.ceil(q * len(ordered)) - 1)
+    return ordered[index]
+
+
+def _context(injector: Injector, dsn: str, params: dict[str, Any]) -> FaultContext:
+    from chaoskit_postgres import PostgresTarget
+
+    return FaultContext(
+        run_id=uuid.uuid4().hex[:12],
+        fault_name="bench",
+        target_name="db",
+        target=PostgresTarget(dsn=dsn),
+        params=injector.params.model_validate(params),
+        log=structlog.get_logger(),
+    )
+
+
+async def _scalar(observer: AsyncConn, query: str, params: list[Any] | None = None) -> int:
+    cursor = await observer.execute(query, params)
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _timed_until(
+    action: Callable[[], Awaitable[object]], seen: Callable[[], Awaitable[bool]]
+) -> float:
+    """Seconds from the start of ``action`` until ``seen()`` first holds (polled
+    back to back beside it); waits for ``action`` to finish too."""
+    started = time.perf_counter()
+    observed: list[float] = []
+
+    async def watch() -> None:
+        with anyio.fail_after(PROBE_DEADLINE):
+            while not await seen():
+                await anyio.sleep(0)
+        observed.append(time.perf_counter() - started)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        await action()
+    return observed[0]
+
+
+async def _trials(
+    injector: Injector,
+    dsn: str,
+    params: dict[str, Any],
+    trials: int,
+    in_force: Callable[[FaultContext], Awaitable[bool]],
+    gone: Callable[[FaultContext], Awaitable[bool]],
+) -> tuple[list[float], list[float]]:
+    injects, reverts = [], []
+    for _ in range(trials):
+        ctx = _context(injector, dsn, params)
+        state = await injector.prepare(ctx)
+        applied: list[Any] = []
+
+        async def inject(
+            ctx: FaultContext = ctx, state: Any = state, out: list[Any] = applied
+        ) -> None:
+            out.append(await injector.inject(ctx, state))
+
+        try:
+            injects.append(await _timed_until(inject, functools.partial(in_force, ctx)))
+            revert = functools.partial(injector.revert, ctx, applied[0])
+            reverts.append(await _timed_until(revert, functools.partial(gone, ctx)))
+        finally:
+            await injector.revert(ctx, applied[0] if applied else state)
+    return injects, reverts
+
+
+async def _anchor_select_1(dsn: str, trials: int) -> list[float]:
+    times = []
+    for _ in range(trials):
+        started = time.perf_counter()
+        async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=5) as connection:
+            await connection.execute("SELECT 1")
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def _direct_connections(dsn: str, count: int, trials: int) -> list[float]:
+    """Opening ``count`` connections from here, 8 at a time, as the holder does."""
+    times = []
+    gate = anyio.Semaphore(8)
+    for _ in range(trials):
+        opened: list[AsyncConn] = []
+
+        async def one(opened: list[AsyncConn] = opened) -> None:
+            async with gate:
+                opened.append(await psycopg.AsyncConnection.connect(dsn, connect_timeout=5))
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(count):
+                group.start_soon(one)
+        times.append(time.perf_counter() - started)
+        for connection in opened:
+            await connection.close()
+    return times
+
+
+async def _direct_lock(dsn: str, trials: int) -> list[float]:
+    times = []
+    for _ in range(trials):
+        started = time.perf_counter()
+        async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=5) as connection:
+            await connection.execute("SELECT 1 FROM accounts WHERE id = 1 FOR UPDATE")
+            times.append(time.perf_counter() - started)
+            await connection.rollback()
+    return times
+
+
+def _setup(server: PgServer) -> str:
+    with psycopg.connect(server.dsn(), autocommit=True, connect_timeout=5) as admin:
+        admin.execute("CREATE DATABASE bench")
+    dsn = server.dsn("postgres", "bench")
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as connection:
+        connection.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)")
+        connection.execute("INSERT INTO accounts VALUES (1, 100), (2, 200)")
+    return dsn
+
+
+async def _measure(dsn: str, trials: int) -> list[Row]:
+    from chaoskit_postgres import ExhaustConnections, HoldLock, SlowQueries, application_name
+
+    observer: AsyncConn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    locker: AsyncConn = await psycopg.AsyncConnection.connect(dsn)
+    try:
+
+        async def tagged(ctx: FaultContext, extra: str = "") -> int:
+            return await _scalar(
+                observer,
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s" + extra,
+                [application_name(ctx.tag)],
+            )
+
+        async def pool_full(ctx: FaultContext) -> bool:
+            in_use = await _scalar(
+                observer,
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            )
+            return in_use >= USABLE
+
+        async def none_tagged(ctx: FaultContext) -> bool:
+            return await tagged(ctx) == 0
+
+        async def row_locked(ctx: FaultContext) -> bool:
+            try:
+                await locker.execute("SELECT 1 FROM accounts WHERE id = 1 FOR UPDATE NOWAIT")
+            except psycopg.errors.LockNotAvailable:
+                return True
+            finally:
+                await locker.rollback()
+            return False
+
+        async def row_free(ctx: FaultContext) -> bool:
+            return not await row_locked(ctx)
+
+        async def sleeping(ctx: FaultContext) -> bool:
+            extra = " AND state = 'active' AND query ILIKE '%%pg_sleep%%'"
+            return await tagged(ctx, extra) >= SLEEPERS
+
+        anchor = await _anchor_select_1(dsn, max(trials, 100))
+        anchor_p50, anchor_p99 = _percentile(anchor, 0.5), _percentile(anchor, 0.99)
+        anchor_name = "PostgreSQL new connection + SELECT 1"
+        rows: list[Row] = []
+        cases: list[tuple[str, Injector, dict[str, Any], Probe, Probe]] = [
+            ("postgres.exhaust_connections", ExhaustConnections(), {"keep_free": 0},
+             pool_full, none_tagged),
+            ("postgres.hold_lock", HoldLock(), {"table": "accounts", "where": "id = 1"},
+             row_locked, row_free),
+            ("postgres.slow_queries", SlowQueries(), {"backends": SLEEPERS, "sleep": "10s"},
+             sleeping, none_tagged),
+        ]  # fmt: skip
+        for name, injector, params, in_force, gone in cases:
+            injects, reverts = await _trials(injector, dsn, params, trials, in_force, gone)
+            n = f"n={trials}"
+            for what, values in (("inject", injects), ("revert", reverts)):
+                for label, q, anchor_value in (("p50", 0.5, anchor_p50), ("p99", 0.99, anchor_p99)):
+                    rows.append(
+                        (
+                            f"{name} {what} {label} ({n})",
+                            _percentile(values, q) * 1000,
+                            "ms",
+                            f"{anchor_name} {label}",
+                            anchor_value * 1000,
+                            TARGET_RATIO,
+                        )
+                    )
+            if name == "postgres.exhaust_connections":
+                direct = await _direct_connections(dsn, USABLE - 1, max(5, trials // 4))
+                rows.append(
+                    (
+                        f"{name} inject p50 vs direct ({n})",
+                        statistics.median(injects) * 1000,
+                        "ms",
+                        f"opening the same {USABLE - 1} connections directly p50",
+                        statistics.median(direct) * 1000,
+                        TARGET_RATIO,
+                    )
+                )
+            if name == "postgres.hold_lock":
+                direct = await _direct_lock(dsn, max(trials, 100))
+                rows.append(
+                    (
+                        f"{name} inject p50 vs direct ({n})",
+                        statistics.median(injects) * 1000,
+                        "ms",
+                        "connect + SELECT ... FOR UPDATE directly p50",
+                        statistics.median(direct) * 1000,
+                        TARGET_RATIO,
+                    )
+                )
+        return rows
+    finally:
+        await locker.close()
+        await observer.close()
+
+
+def benchmark(trials: int) -> list[Row]:
+    """Rows ``(figure, value, unit, anchor_name, anchor_value, target_ratio)``."""
+    with running_postgres(max_connections=MAX_CONNECTIONS) as server:
+        dsn = _setup(server)
+        return anyio.run(_measure, dsn, trials)
+
+
+if __name__ == "__main__":
+    for row in benchmark(int(sys.argv[1]) if len(sys.argv) > 1 else 100):
+        figure, value, unit, anchor, anchor_value, target = row
+        ratio = value / anchor_value if anchor_value else float("nan")
+        print(f"{figure:58} {value:9.2f} {unit}  {anchor:55} {anchor_value:8.2f}  x{ratio:.1f}")
