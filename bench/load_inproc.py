@@ -101,7 +101,7 @@ async def drive(
     stream = LoadStream(
         load_spec, loaded.registry, targets, resources, lambda: PHASE, run_dir, "bench", origin
     )
-    kinds: list[object] = [kind for kind, _ in stream.tasks]
+    kinds: list[object] = [task.kind for task in stream.tasks]
     if probes:
         kinds += [slot.probe for slot in runner.slots]
     try:
@@ -177,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = experiment(args.url, port, args.probes if probes else 1, args.every, stream)
     loaded = parse_experiment(text, "<bench>")
     with tempfile.TemporaryDirectory(prefix="chaoskit-bench-load-") as tmp:
-        out = anyio.run(drive, loaded, Path(tmp), args.seconds, probes)
+        # as `chaoskit run` does for experiments with load (cli._loop_options)
+        out = anyio.run(
+            drive, loaded, Path(tmp), args.seconds, probes, backend_options={"use_uvloop": True}
+        )
     json.dump(out, sys.stdout)
     return 0
 

@@ -66,6 +66,28 @@ class _PhaseCounts:
     last: float | None = None
 
 
+@dataclass(frozen=True)
+class _Task:
+    """A task of a stream with what is fixed for the run worked out once."""
+
+    kind: LoadKind
+    spec: TaskSpec
+    target: TargetSpec | None
+    bounds_itself: bool
+    """The kind enforces ctx.timeout itself: no extra cancel scope per request."""
+
+    @classmethod
+    def of(cls, spec: TaskSpec, registry: Registry, targets: dict[str, TargetSpec]) -> _Task:
+        kind = registry.load_kind(spec.load_kind)
+        ref = getattr(spec.kind_params, "target", None)
+        return cls(
+            kind=kind,
+            spec=spec,
+            target=targets.get(ref) if isinstance(ref, str) else None,
+            bounds_itself=bool(getattr(kind, "enforces_timeout", False)),
+        )
+
+
 class LoadStream:
     """One stream of an experiment's ``load:``."""
 
@@ -81,11 +103,8 @@ class LoadStream:
         clock_origin: float,
     ) -> None:
         self.spec = spec
-        self.tasks: list[tuple[LoadKind, TaskSpec]] = [
-            (registry.load_kind(t.load_kind), t) for t in spec.tasks
-        ]
-        self._cumulative = list(itertools.accumulate(t.weight for _, t in self.tasks))
-        self._targets = targets
+        self.tasks = [_Task.of(spec_task, registry, targets) for spec_task in spec.tasks]
+        self._cumulative = list(itertools.accumulate(t.spec.weight for t in self.tasks))
         self._resources = resources
         self._phase_of = phase_of
         self._origin = clock_origin
@@ -102,7 +121,6 @@ class LoadStream:
         self._started = 0.0
         self._stopping = False
         self._stopped_at = float("inf")
-        self._late_at_stop = 0
         self._stop_event = anyio.Event()
         self.in_flight = 0
 
@@ -130,8 +148,6 @@ class LoadStream:
                 with anyio.move_on_after(delay):
                     await self._stop_event.wait()
             if self._stopping:
-                if due <= self._stopped_at:
-                    self._late_at_stop += 1  # it was due but never sent: count it
                 return
             await self._send(seq, due)
 
@@ -154,16 +170,16 @@ class LoadStream:
         return seq, due
 
     async def _send(self, seq: int, due: float) -> None:
-        kind, task = self._pick()
+        task = self._pick()
+        kind = task.kind
         write_id = f"{self._prefix}-{seq}"
-        ref = getattr(task.kind_params, "target", None)
         ctx = LoadContext(
             stream=self.spec.name,
-            params=task.kind_params,
+            params=task.spec.kind_params,
             write_id=write_id,
             seq=seq,
             timeout=self.spec.timeout,
-            target=self._targets.get(ref) if isinstance(ref, str) else None,
+            target=task.target,
             resources=self._resources,
         )
         phase = self._phase_of()
@@ -171,14 +187,11 @@ class LoadStream:
         self.in_flight += 1
         outcome: Outcome | None = None
         try:
-            with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
-                try:
-                    outcome = await kind.send(ctx)
-                except Exception as exc:
-                    raise LoadCrashed(
-                        f"load stream {self.spec.name!r} ({kind.name}) raised "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
+            if task.bounds_itself:
+                outcome = await self._call(kind, ctx)
+            else:
+                with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
+                    outcome = await self._call(kind, ctx)
         finally:
             self.in_flight -= 1
         done = time.monotonic()
@@ -192,13 +205,32 @@ class LoadStream:
         if self.ledger is not None:
             self.ledger.record(write_id, outcome.outcome, due - self._origin, outcome.status)
 
-    def _pick(self) -> tuple[LoadKind, TaskSpec]:
+    async def _call(self, kind: LoadKind, ctx: LoadContext) -> Outcome:
+        try:
+            return await kind.send(ctx)
+        except Exception as exc:
+            raise LoadCrashed(
+                f"load stream {self.spec.name!r} ({kind.name}) raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _pick(self) -> _Task:
         if len(self.tasks) == 1:
             return self.tasks[0]
         point = self._random.random() * self._cumulative[-1]
         return self.tasks[bisect.bisect_right(self._cumulative, point)]
 
     # -- results -----------------------------------------------------------------
+
+    def _due_before_stop(self) -> int:
+        """Requests whose intended send time came before the stop: the schedule
+        replayed, so sends that never happened because every worker was busy
+        (an overloaded generator) still count as intended."""
+        end = min(self._stopped_at, time.monotonic()) - self._started
+        due, count = 0.0, 0
+        while due <= end and count < self.spec.max_requests:
+            count += 1
+            due += 1.0 / rate_at(self.spec, due)
+        return count
 
     def summary(self) -> LoadSummary:
         latencies = self.histograms.summary()
@@ -221,7 +253,7 @@ class LoadStream:
             name=self.spec.name,
             mode="closed" if self.spec.users else "open",
             sent=self.sent,
-            intended=self.sent + self._late_at_stop if self.spec.users is None else self.sent,
+            intended=self._due_before_stop() if self.spec.users is None else self.sent,
             phases=phases,
             writes_file=self.ledger.path.name if self.ledger is not None else None,
         )

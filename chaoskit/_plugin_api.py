@@ -242,6 +242,10 @@ class LoadKind(Protocol):
 
     async def send(self, ctx: LoadContext) -> Outcome: ...
 
+    # Optional: ``enforces_timeout: ClassVar[bool] = True`` when ``send`` bounds
+    # itself by ``ctx.timeout`` (the stream then adds no cancel scope per request);
+    # ``async def warm_up(self) -> None`` is awaited once before the load starts.
+
 
 @dataclass(frozen=True)
 class LookupContext:

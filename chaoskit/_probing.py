@@ -49,6 +49,7 @@ class ProbeSlot:
     last_detail: str = ""
     last_start: float | None = None
     histograms: PhasedHistograms | None = None
+    context: ProbeContext | None = None
     lateness: list[float] = field(default_factory=list)
     """How late each sample started after its intended time (scheduler jitter)."""
 
@@ -112,15 +113,17 @@ class ProbeRunner:
 
     async def sample(self, slot: ProbeSlot) -> Sample:
         """Take one sample now, judge it, record it, tell the listeners."""
-        ctx = ProbeContext(
-            probe_name=slot.spec.name,
-            params=slot.spec.kind_params,
-            expect=slot.spec.expect,
-            timeout=slot.timeout,
-            target=slot.target,
-            log=self._log.bind(probe=slot.spec.name),
-            resources=self._resources,
-        )
+        ctx = slot.context
+        if ctx is None:  # built once per probe: everything in it is fixed for the run
+            ctx = slot.context = ProbeContext(
+                probe_name=slot.spec.name,
+                params=slot.spec.kind_params,
+                expect=slot.spec.expect,
+                timeout=slot.timeout,
+                target=slot.target,
+                log=self._log.bind(probe=slot.spec.name),
+                resources=self._resources,
+            )
         started = time.monotonic()
         t = self._journal.now()
         observation: Observation | None = None
@@ -177,8 +180,10 @@ class ProbeRunner:
         """Sample every probe on its schedule until cancelled."""
         async with anyio.create_task_group() as group:
             start = time.monotonic()
-            for slot in self.slots:
-                group.start_soon(self._loop, slot, start)
+            count = len(self.slots)
+            for index, slot in enumerate(self.slots):
+                # staggered: probes of one interval do not all fall due at one instant
+                group.start_soon(self._loop, slot, start + slot.every * index / count)
 
     async def _loop(self, slot: ProbeSlot, start: float) -> None:
         due = start

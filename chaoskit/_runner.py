@@ -232,7 +232,7 @@ class _Run:
         """Let probe and load kinds import their clients now: an import during
         the baseline would stall the event loop and fail the first samples."""
         kinds: list[object] = [slot.probe for slot in self.steady.slots]
-        kinds += [kind for stream in self.streams for kind, _ in stream.tasks]
+        kinds += [task.kind for stream in self.streams for task in stream.tasks]
         if self.streams:
             import hdrh.histogram  # noqa: F401
         for kind in {id(k): k for k in kinds}.values():

@@ -39,6 +39,7 @@ class HttpLoadParams(Params):
 class HttpLoad:
     name: ClassVar[str] = "http"
     params: ClassVar[type[Params]] = HttpLoadParams
+    enforces_timeout: ClassVar[bool] = True  # aiohttp's ClientTimeout(total=ctx.timeout)
 
     async def warm_up(self) -> None:
         """Import the client before the load starts, so no request pays for it."""
