@@ -1,0 +1,174 @@
+"""Helpers to drive the PostgreSQL injectors the way the runner does, and to
+look at the server independently of them (plain psycopg, own connections)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from chaoskit_postgres import PostgresTarget, application_name
+
+from chaoskit import FaultContext, Injector, JsonValue
+
+__all__ = [
+    "Applied",
+    "ApplyFault",
+    "TaggedHelper",
+    "connect",
+    "fault_context",
+    "holder_processes",
+    "scalar",
+    "tagged_backends",
+    "wait_until",
+]
+
+HOLDER_MARKER = "chaoskit_postgres/_holder.py"
+
+
+def fault_context(
+    injector: Injector,
+    target: PostgresTarget,
+    params: dict[str, Any],
+    *,
+    fault_name: str = "f",
+    run_id: str | None = None,
+) -> FaultContext:
+    """A context as the runner builds it, params validated by the injector's model."""
+    return FaultContext(
+        run_id=run_id or uuid.uuid4().hex[:12],
+        fault_name=fault_name,
+        target_name="db",
+        target=target,
+        params=injector.params.model_validate(params),
+        log=structlog.get_logger(),
+    )
+
+
+@dataclass
+class Applied:
+    """A fault that went through preflight, prepare and inject."""
+
+    injector: Injector
+    ctx: FaultContext
+    revert_state: JsonValue
+
+    @property
+    def application_name(self) -> str:
+        return application_name(self.ctx.tag)
+
+    async def revert(self) -> None:
+        await self.injector.revert(self.ctx, self.revert_state)
+
+
+ApplyFault = Callable[[Injector, PostgresTarget, dict[str, Any]], Awaitable[Applied]]
+"""The type of the ``apply_fault`` fixture."""
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
+    """An independent observer's connection (autocommit, bounded connect)."""
+    kwargs.setdefault("connect_timeout", 5)
+    kwargs.setdefault("autocommit", True)
+    return psycopg.connect(dsn, **kwargs)
+
+
+def scalar(dsn: str, query: str, params: list[Any] | None = None) -> Any:
+    with connect(dsn) as connection:
+        row = connection.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def tagged_backends(dsn: str, name: str, *, sleeping: bool = False) -> int:
+    """Backends whose application_name is ``name`` (with ``sleeping``: running pg_sleep)."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+        "AND pid <> pg_backend_pid()"
+    )
+    if sleeping:
+        query += " AND state = 'active' AND query ILIKE '%%pg_sleep%%'"
+    return int(scalar(dsn, query, [name]))
+
+
+def holder_processes(name: str | None = None) -> list[int]:
+    """Pids of running holder processes (for ``name``, or any), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if not any(arg.endswith(HOLDER_MARKER.encode()) for arg in args) or state == "Z":
+            continue
+        if name is None or name.encode() in args:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what}")
+        time.sleep(0.05)
+
+
+_HELPER = textwrap.dedent(
+    """
+    import sys, time, psycopg
+    dsn, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    held = [psycopg.connect(dsn, application_name=name, connect_timeout=5) for _ in range(count)]
+    print("ready", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            for c in held:
+                c.execute("select 1")
+        except psycopg.OperationalError:
+            print("terminated", flush=True)
+            sys.exit(0)
+        time.sleep(0.1)
+    sys.exit(3)
+    """
+)
+
+
+@dataclass
+class TaggedHelper:
+    """A separate process (not a holder) holding connections tagged ``name``:
+    what revert must clean up if a fault's connections somehow outlived it."""
+
+    process: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, dsn: str, name: str, count: int = 3) -> TaggedHelper:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _HELPER, dsn, name, str(count)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        return cls(process)
+
+    def finish(self, timeout: float = 15.0) -> str:
+        """Wait for it to notice its connections were ended; its last word."""
+        out, _ = self.process.communicate(timeout=timeout)
+        return out.strip()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
