@@ -75,6 +75,7 @@ class FaultManager:
             target=self._experiment.targets[fault.target],
             params=fault.params,
             log=self._log.bind(fault=fault.name, target=fault.target, injector=fault.injector),
+            duration=fault.duration,
         )
 
     async def preflight(self) -> None:

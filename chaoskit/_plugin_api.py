@@ -105,6 +105,9 @@ class FaultContext:
     params: Params
     log: FilteringBoundLogger
     extra: dict[str, Any] = field(default_factory=dict)
+    duration: float | None = None
+    """How long the fault is meant to stay in force (None in a rollback): helpers
+    an injector starts can cap their own lifetime with it."""
 
     @property
     def tag(self) -> str:
