@@ -3,6 +3,7 @@ up first when needed, and take down afterwards exactly what this run started."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -11,7 +12,9 @@ from structlog.typing import FilteringBoundLogger
 from chaoskit._errors import ChaoskitError
 from chaoskit._model import LabRequirement
 
-__all__ = ["LabUnavailable", "with_lab"]
+__all__ = ["RUNTIME_ENV", "LabUnavailable", "with_lab"]
+
+RUNTIME_ENV = "CHAOSKIT_LAB_RUNTIME"
 
 T = TypeVar("T")
 
@@ -29,7 +32,9 @@ def with_lab(
     from chaoskit.lab import down, up
     from chaoskit.lab.errors import LabError
 
-    runtime = None if requirement.runtime == "auto" else requirement.runtime
+    runtime: str | None = None if requirement.runtime == "auto" else requirement.runtime
+    if runtime is None and os.environ.get(RUNTIME_ENV):
+        runtime = os.environ[RUNTIME_ENV]  # lets a test suite pick for `auto` experiments
     knobs = {name: str(value) for name, value in requirement.knobs.items()}
     log.info("bringing the lab up", runtime=requirement.runtime, knobs=knobs)
     try:

@@ -1,0 +1,101 @@
+"""Every experiment in experiments/ runs for real against the lab and gives the
+verdict and headline figures its description promises (the lab's knobs are
+the ground truth). Each runs in both lab runtimes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = ROOT / "experiments"
+LEDGER = "http://127.0.0.1:18100"
+
+
+def run(name: str, runtime: str, tmp_path: Path) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "chaoskit", "--log-format", "json", "run",
+         str(EXPERIMENTS / name), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CHAOSKIT_LAB_RUNTIME": runtime},
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    result: dict[str, Any] = json.loads((run_dir / "results.json").read_text())
+    return done.returncode, result, done.stdout + done.stderr[-3000:]
+
+
+def lab(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "chaoskit", "lab", *args],
+        check=True, capture_output=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_db_pool_is_tolerated(runtime: str, tmp_path: Path) -> None:
+    code, result, output = run("db_pool.yaml", runtime, tmp_path)
+    assert code == 0, output
+    [iteration] = result["measurements"]["iterations"]
+    assert iteration["tolerated"] is True
+    [fault] = result["faults"]
+    assert fault["verified"] is True  # a new connection was refused while it lasted
+    [loss] = result["data_loss"]
+    assert loss["lost"] == 0
+    assert loss["acknowledged"] > 500
+
+
+def test_network_partition_recovers_without_loss(runtime: str, tmp_path: Path) -> None:
+    code, result, output = run("network_partition.yaml", runtime, tmp_path)
+    assert code == 0, output
+    [iteration] = result["measurements"]["iterations"]
+    # the path is cut for 5 s: the ledger is down at least that long
+    assert 4.5 <= iteration["mttr"] <= 25, iteration
+    assert result["measurements"]["contained"] is True
+    [loss] = result["data_loss"]
+    assert loss["lost"] == 0
+    assert loss["failed"] + loss["indeterminate"] > 0  # writes were refused, not faked
+
+
+def test_network_latency_breaks_the_latency_objective_only(runtime: str, tmp_path: Path) -> None:
+    code, result, output = run("network_latency.yaml", runtime, tmp_path)
+    assert code == 0, output
+    [iteration] = result["measurements"]["iterations"]
+    assert 7 <= iteration["mttr"] <= 15, iteration
+    assert result["measurements"]["contained"] is True
+
+
+def test_coupled_catalog_breaches_containment(runtime: str, tmp_path: Path) -> None:
+    code, result, output = run("containment_breach.yaml", runtime, tmp_path)
+    assert code == 1, output
+    measurements = result["measurements"]
+    assert measurements["blast_radius"] == ["catalog-read"]
+    [iteration] = measurements["iterations"]
+    [breach] = iteration["blast_radius"]
+    assert breach["measured_from"] == "first-target-violation"
+    # within a probe interval either way of the ledger's first failure, or later
+    assert -0.5 <= breach["propagation_delay"] < 5
+    [contained] = [e for e in result["expectations"] if e["name"] == "contained"]
+    assert contained["met"] is False
+
+
+def test_data_loss_equals_what_the_ledger_dropped(runtime: str, tmp_path: Path) -> None:
+    # bring the lab up first so that it stays up for the ground truth afterwards
+    lab("up", "--runtime", runtime, "--set", "LEDGER_DROP_EVERY_N=25")
+    code, result, output = run("data_loss.yaml", runtime, tmp_path)
+    stats = httpx.get(f"{LEDGER}/stats", timeout=5, trust_env=False).json()
+    assert code == 1, output
+    [loss] = result["data_loss"]
+    assert stats["dropped"] > 10
+    assert loss["lost"] == stats["dropped"], (loss, stats)
+    assert loss["phantom"] == 0
+    assert loss["unverified"] == 0
