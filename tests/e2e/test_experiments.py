@@ -99,3 +99,18 @@ def test_data_loss_equals_what_the_ledger_dropped(runtime: str, tmp_path: Path) 
     assert loss["lost"] == stats["dropped"], (loss, stats)
     assert loss["phantom"] == 0
     assert loss["unverified"] == 0
+
+
+def test_http_latency_against_the_mini_lab(tmp_path: Path) -> None:
+    """experiments/http_latency.yaml runs against compose/minilab.sh (a real
+    toxiproxy-server and a small HTTP service), not the full lab."""
+    minilab = ROOT / "compose" / "minilab.sh"
+    subprocess.run([str(minilab), "up"], check=True, capture_output=True, timeout=60)
+    try:
+        code, result, output = run("http_latency.yaml", "process", tmp_path)
+    finally:
+        subprocess.run([str(minilab), "down"], check=True, capture_output=True, timeout=60)
+    assert code == 0, output
+    [iteration] = result["measurements"]["iterations"]
+    assert 3.5 <= iteration["mttr"] <= 8, iteration
+    assert result["measurements"]["contained"] is True
