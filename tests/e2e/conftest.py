@@ -12,7 +12,7 @@ import pytest
 ROOT_MARKER = "experiments"
 
 
-def _docker_answers() -> bool:
+def docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     done = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
@@ -23,7 +23,7 @@ def _docker_answers() -> bool:
 def runtime(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each e2e test runs once per lab runtime; the lab is down before and after."""
     name: str = request.param
-    if name == "docker" and not _docker_answers():
+    if name == "docker" and not docker_answers():
         pytest.skip("no Docker engine answers (./dev setup starts one)")
     lab = [sys.executable, "-m", "chaoskit", "lab"]
     subprocess.run([*lab, "down", "--runtime", name], capture_output=True, timeout=120, check=False)

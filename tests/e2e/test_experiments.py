@@ -114,3 +114,42 @@ def test_http_latency_against_the_mini_lab(tmp_path: Path) -> None:
     [iteration] = result["measurements"]["iterations"]
     assert 3.5 <= iteration["mttr"] <= 8, iteration
     assert result["measurements"]["contained"] is True
+
+
+def test_service_kill_mttr_matches_the_ledgers_own_restart_time(tmp_path: Path) -> None:
+    """Docker only (restart policy). Ground truth: the ledger logs when it starts
+    listening again; MTTR must equal kill-to-listening within a probe interval."""
+    from conftest import docker_answers
+
+    if not docker_answers():
+        pytest.skip("no Docker engine answers (./dev setup starts one)")
+    lab("down", "--runtime", "docker")
+    lab("up", "--runtime", "docker", "--set", "LEDGER_STARTUP_DELAY=3")
+    try:
+        code, result, output = run("service_kill.yaml", "docker", tmp_path)
+        logs = subprocess.run(
+            ["docker", "logs", "chaoskit-lab-ledger"], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        lab("down", "--runtime", "docker")
+    assert code == 0, output
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    journal = [json.loads(line) for line in (run_dir / "journal.jsonl").open()]
+    [injected] = [r for r in journal if r["event"] == "fault_injected"]
+    listening = [
+        json.loads(line) for line in (logs.stdout + logs.stderr).splitlines()
+        if '"listening"' in line
+    ]  # fmt: skip
+    from datetime import datetime
+
+    back = [
+        datetime.fromisoformat(r["ts"]).timestamp()
+        for r in listening
+        if datetime.fromisoformat(r["ts"]).timestamp() > injected["wall"]
+    ]
+    assert back, "the ledger never logged listening after the kill"
+    truth = back[0] - injected["wall"]
+    [iteration] = result["measurements"]["iterations"]
+    interval = result["measurements"]["resolution"]
+    assert truth >= 3.0  # LEDGER_STARTUP_DELAY
+    assert abs(iteration["mttr"] - truth) <= interval + 0.15, (iteration["mttr"], truth)
