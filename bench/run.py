@@ -287,6 +287,54 @@ def rss_mib(samples: list[Sample]) -> list[float]:
 # --- the benchmarks ---------------------------------------------------------------------------
 
 
+INJECTOR_TRIALS = 100
+
+
+def _family_rows(module_name: str, function: str, *args: object) -> list[Row]:
+    """Rows from a family bench module (bench/injectors_<family>.py), whose rows are
+    ``(figure, value, unit, anchor_name, anchor_value, target_ratio)``."""
+    import importlib
+
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    rows = []
+    for figure, value, unit, anchor_name, anchor_value, target in getattr(module, function)(*args):
+        ratio = value / anchor_value if anchor_value else None
+        rows.append(Row(figure, value, unit, anchor_name, anchor_value, ratio, target))
+    return rows
+
+
+@benchmark("injectors-postgres")
+def injectors_postgres(ctx: Context) -> list[Row]:
+    """Inject and revert latency of the PostgreSQL faults beside a connect + SELECT 1."""
+    return (
+        [] if ctx.anchors_only else _family_rows("injectors_postgres", "benchmark", INJECTOR_TRIALS)
+    )
+
+
+@benchmark("injectors-process")
+def injectors_process(ctx: Context) -> list[Row]:
+    """Inject and revert latency of the process faults beside the raw system call."""
+    return (
+        [] if ctx.anchors_only else _family_rows("injectors_process", "benchmark", INJECTOR_TRIALS)
+    )
+
+
+@benchmark("injectors-docker")
+def injectors_docker(ctx: Context) -> list[Row]:
+    """Inject and revert latency of the Docker faults beside a Docker ping."""
+    return [] if ctx.anchors_only else _family_rows("injectors_docker", "benchmark", 20)
+
+
+@benchmark("audit-1m")
+def audit_1m(ctx: Context) -> list[Row]:
+    """The data-loss audit of 1,000,000 acknowledged writes with the sql lookup."""
+    return [] if ctx.anchors_only else _family_rows("injectors_postgres", "audit_benchmark")
+
+
 @benchmark("startup-run")
 def startup_run(ctx: Context) -> list[Row]:
     """Whole-process wall time and peak RSS of running the trivial experiment."""
