@@ -31,6 +31,7 @@ from chaoskit._results import LoadPhase, LoadSummary
 __all__ = ["LoadCrashed", "LoadStream", "rate_at"]
 
 _DRAIN_MARGIN = 1.0
+_STOP_SLICE = 0.2
 
 
 class LoadCrashed(ChaoskitError):
@@ -121,7 +122,6 @@ class LoadStream:
         self._started = 0.0
         self._stopping = False
         self._stopped_at = float("inf")
-        self._stop_event = anyio.Event()
         self.in_flight = 0
 
     # -- running ----------------------------------------------------------------
@@ -138,15 +138,11 @@ class LoadStream:
         """Claim no more requests; those in flight finish (bounded by their timeout)."""
         self._stopping = True
         self._stopped_at = time.monotonic()
-        self._stop_event.set()
 
     async def _open_worker(self) -> None:
         while (claim := self._claim()) is not None:
             seq, due = claim
-            delay = due - time.monotonic()
-            if delay > 0:
-                with anyio.move_on_after(delay):
-                    await self._stop_event.wait()
+            await self._sleep_until(due)
             if self._stopping:
                 return
             await self._send(seq, due)
@@ -156,8 +152,16 @@ class LoadStream:
             seq, _ = claim
             await self._send(seq, time.monotonic())
             if self.spec.think > 0:
-                with anyio.move_on_after(self.spec.think):
-                    await self._stop_event.wait()
+                await self._sleep_until(time.monotonic() + self.spec.think)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        """Plain sleeps (a cancel scope per request costs more than the request's
+        own bookkeeping), in slices short enough that ``stop`` is seen quickly."""
+        for _ in range(1_000_000):
+            delay = deadline - time.monotonic()
+            if delay <= 0 or self._stopping:
+                return
+            await anyio.sleep(min(delay, _STOP_SLICE))
 
     def _claim(self) -> tuple[int, float] | None:
         if self._stopping or self._next_seq >= self.spec.max_requests:
