@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
-
-ROOT_MARKER = "experiments"
-
-
-def docker_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    done = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
-    return done.returncode == 0
+from lab_runtime import docker_answers
 
 
 @pytest.fixture(params=["process", "docker"])

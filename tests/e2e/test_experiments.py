@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from lab_runtime import docker_answers
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,8 +120,6 @@ def test_http_latency_against_the_mini_lab(tmp_path: Path) -> None:
 def test_service_kill_mttr_matches_the_ledgers_own_restart_time(tmp_path: Path) -> None:
     """Docker only (restart policy). Ground truth: the ledger logs when it starts
     listening again; MTTR must equal kill-to-listening within a probe interval."""
-    from conftest import docker_answers
-
     if not docker_answers():
         pytest.skip("no Docker engine answers (./dev setup starts one)")
     lab("down", "--runtime", "docker")
