@@ -1,6 +1,6 @@
 """chaoskit-postgres: PostgreSQL faults (connection exhaustion, held locks, slow
-query storms), the ``postgres`` target kind and the ``sql`` probe, registered
-through entry points.
+query storms), the ``postgres`` target kind, the ``sql`` probe, the ``sql``
+load kind and the ``sql`` audit lookup, registered through entry points.
 
 Names are resolved lazily (PEP 562): the holder process
 (``python -m chaoskit_postgres._holder``) starts on every inject and imports
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from chaoskit_postgres.hold_lock import HoldLock, HoldLockParams
     from chaoskit_postgres.slow_queries import SlowQueries, SlowQueriesParams
     from chaoskit_postgres.sql import SqlExpect, SqlParams, SqlProbe
+    from chaoskit_postgres.sql_load import SqlLoad, SqlLoadParams
+    from chaoskit_postgres.sql_lookup import SqlLookup, SqlLookupParams
     from chaoskit_postgres.target import PostgresTarget
 
 _HOMES = {
@@ -26,6 +28,8 @@ _HOMES = {
     "chaoskit_postgres.hold_lock": ("HoldLock", "HoldLockParams"),
     "chaoskit_postgres.slow_queries": ("SlowQueries", "SlowQueriesParams"),
     "chaoskit_postgres.sql": ("SqlExpect", "SqlParams", "SqlProbe"),
+    "chaoskit_postgres.sql_load": ("SqlLoad", "SqlLoadParams"),
+    "chaoskit_postgres.sql_lookup": ("SqlLookup", "SqlLookupParams"),
     "chaoskit_postgres.target": ("PostgresTarget",),
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
@@ -40,6 +44,10 @@ __all__ = [
     "SlowQueries",
     "SlowQueriesParams",
     "SqlExpect",
+    "SqlLoad",
+    "SqlLoadParams",
+    "SqlLookup",
+    "SqlLookupParams",
     "SqlParams",
     "SqlProbe",
     "application_name",

@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import psycopg
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chaoskit import InjectorError
@@ -22,6 +24,7 @@ from chaoskit import InjectorError
 __all__ = [
     "TOO_MANY_CONNECTIONS",
     "admin_error",
+    "closed_by_server",
     "connection_refused_for_slots",
     "describe_error",
     "open_connection",
@@ -74,6 +77,40 @@ def connection_refused_for_slots(exc: BaseException) -> bool:
     """Whether a failed connect was PostgreSQL saying it has no slot left."""
     text = str(exc)
     return any(marker in text for marker in TOO_MANY_CONNECTIONS)
+
+
+async def closed_by_server(connection: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection is dead: closed here, or ended by the server
+    while it sat in a pool (``pg_terminate_backend``, a restart). A connection
+    found dead is closed.
+
+    No round trip: libpq reads whatever waits on the socket without blocking
+    (an async connection's socket is non-blocking) and parses it. A backend
+    ending an idle session first sends a FATAL error, which libpq hands to the
+    notice handlers, then closes the socket, which the read reports. A
+    connection cut silently (a partition) still looks alive: only a query
+    can tell."""
+    if connection.closed:
+        return True
+    parting: list[str] = []
+
+    def notice(diagnostic: psycopg.errors.Diagnostic) -> None:
+        parting.append(diagnostic.severity_nonlocalized or diagnostic.severity or "")
+
+    connection.add_notice_handler(notice)
+    try:
+        connection.pgconn.consume_input()
+        connection.pgconn.is_busy()  # parses what arrived: a FATAL goes to the handlers
+    except psycopg.OperationalError:
+        return True
+    finally:
+        connection.remove_notice_handler(notice)
+    if connection.pgconn.status != pq.ConnStatus.OK:
+        return True
+    if any(severity in ("FATAL", "PANIC") for severity in parting):
+        await connection.close()
+        return True
+    return False
 
 
 @asynccontextmanager

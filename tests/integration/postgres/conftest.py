@@ -1,10 +1,12 @@
 """A private PostgreSQL 15 server for the session (tests/pg_server.py), a test
-database with a table for lock tests, an ordinary role, and the
-``apply_fault`` fixture that reverts leftovers and proves nothing leaked."""
+database with a table for lock tests, an ordinary role, the ``apply_fault``
+fixture that reverts leftovers and proves nothing leaked, and for the sql
+load kind and lookup a fresh table and the run's resource cache."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,10 +19,13 @@ from postgres_faults import (
     connect,
     fault_context,
     holder_processes,
+    load_backends,
     scalar,
+    wait_until,
 )
 
 from chaoskit import Injector
+from chaoskit._resources import RunResources
 
 MAX_CONNECTIONS = 40
 DATABASE = "chaos"
@@ -129,3 +134,26 @@ async def apply_fault(pg: PgServer) -> AsyncIterator[ApplyFault]:
     yield apply
     for fault in reversed(applied):
         await fault.revert()
+
+
+@pytest.fixture
+def transfers(app_dsn: str) -> Iterator[str]:
+    """A fresh table ``transfers_<hex>`` (``id text PRIMARY KEY, seq bigint,
+    amount int``) owned by the ordinary role, dropped afterwards."""
+    name = f"transfers_{uuid.uuid4().hex[:8]}"
+    with connect(app_dsn) as owner:
+        owner.execute(f"CREATE TABLE {name} (id text PRIMARY KEY, seq bigint, amount int)")
+    yield name
+    with connect(app_dsn) as owner:
+        owner.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture
+async def resources(pg: PgServer) -> AsyncIterator[RunResources]:
+    """The run's resource cache, as the runner passes it to load kinds and
+    lookups; closed at teardown, which must end every connection they opened."""
+    cache = RunResources()
+    yield cache
+    await cache.aclose()
+    dsn = pg.dsn("postgres", DATABASE)
+    wait_until(lambda: load_backends(dsn) == 0, what="the load and audit connections to close")

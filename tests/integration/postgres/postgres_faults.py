@@ -27,6 +27,7 @@ __all__ = [
     "connect",
     "fault_context",
     "holder_processes",
+    "load_backends",
     "scalar",
     "tagged_backends",
     "wait_until",
@@ -96,6 +97,18 @@ def tagged_backends(dsn: str, name: str, *, sleeping: bool = False) -> int:
     if sleeping:
         query += " AND state = 'active' AND query ILIKE '%%pg_sleep%%'"
     return int(scalar(dsn, query, [name]))
+
+
+def load_backends(dsn: str) -> int:
+    """Backends of the sql load kind's pools and of the sql lookup, by the
+    application_name they fall back to."""
+    return int(
+        scalar(
+            dsn,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+            "'chaoskit-load-%%' OR application_name LIKE 'chaoskit-audit-%%'",
+        )
+    )
 
 
 def holder_processes(name: str | None = None) -> list[int]:

@@ -1,5 +1,6 @@
 """Parameter and target validation, the application_name rule, and
-registration through entry points. No server needed."""
+registration through entry points (injectors, the sql probe, load kind and
+lookup). No server needed."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ from chaoskit_postgres import (
     PostgresTarget,
     SlowQueries,
     SqlExpect,
+    SqlLoad,
+    SqlLoadParams,
+    SqlLookup,
+    SqlLookupParams,
     SqlParams,
     SqlProbe,
     application_name,
 )
 from pydantic import ValidationError
 
-from chaoskit import Injector, Params, Probe, TargetSpec, Verifiable
+from chaoskit import Injector, LoadKind, Lookup, Params, Probe, TargetSpec, Verifiable
 
 INJECTORS = {
     "postgres.exhaust_connections": ExhaustConnections,
@@ -57,6 +62,42 @@ def test_bad_params_are_refused(injector: Any, params: dict[str, Any], where: st
     with pytest.raises(ValidationError) as raised:
         injector.params.model_validate(params)
     assert where in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "where"),
+    [
+        (SqlLoadParams, {"query": "select 1"}, "target"),
+        (SqlLoadParams, {"target": "db"}, "query"),
+        (SqlLoadParams, {"target": "db", "query": "insert into t values (%s)"}, "'%s'"),
+        (SqlLoadParams, {"target": "db", "query": "insert into t values (%(uuid)s)"}, "%(uuid)s"),
+        (SqlLoadParams, {"target": "db", "query": "select 100%"}, "literal % as %%"),
+        (SqlLoadParams, {"target": "db", "query": "select %(id)x"}, "unknown placeholder"),
+        (SqlLoadParams, {"target": "db", "query": "select 1", "pool_size": 0}, "pool_size"),
+        (SqlLoadParams, {"target": "db", "query": "select 1", "timeout": 1}, "timeout"),
+        (SqlLookupParams, {"table": "t"}, "target"),
+        (SqlLookupParams, {"target": "db"}, "table"),
+        (SqlLookupParams, {"target": "db", "table": "a.b.c"}, "schema.table"),
+        (SqlLookupParams, {"target": "db", "table": "my table"}, "without spaces"),
+        (SqlLookupParams, {"target": "db", "table": "t", "id_column": "t.id"}, "column name"),
+        (SqlLookupParams, {"target": "db", "table": "t", "query": "select"}, "query"),
+    ],
+)
+def test_bad_load_and_lookup_params_are_refused(
+    model: type[Params], params: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate(params)
+    assert where in str(raised.value)
+
+
+def test_good_load_and_lookup_params() -> None:
+    query = "insert into t (id, seq, note) values (%(id)s, %(seq)s, '100%%') -- %(id)b %(seq)t"
+    load = SqlLoadParams.model_validate({"target": "db", "query": query})
+    lookup = SqlLookupParams.model_validate({"target": "db", "table": "Ledger.Transfers"})
+
+    assert load.pool_size == 10
+    assert lookup.id_column == "id"
 
 
 def test_lock_modes_are_case_insensitive() -> None:
@@ -133,6 +174,14 @@ def test_entry_points_register_every_plugin() -> None:
     assert issubclass(PostgresTarget, TargetSpec)
     assert probes["sql"] is SqlProbe
     assert isinstance(SqlProbe(), Probe)
+    [load] = [ep.load() for ep in entry_points(group="chaoskit.load") if ep.name == "sql"]
+    [lookup] = [ep.load() for ep in entry_points(group="chaoskit.lookups") if ep.name == "sql"]
+    assert load is SqlLoad
+    assert isinstance(SqlLoad(), LoadKind)
+    assert SqlLoad.enforces_timeout is True
+    assert lookup is SqlLookup
+    assert isinstance(SqlLookup(), Lookup)
+    assert SqlLookup.counts_copies is True
 
 
 def test_chaoskit_plugins_lists_them(tmp_path: Path) -> None:
@@ -184,3 +233,40 @@ def test_validate_points_at_file_line_col(tmp_path: Path) -> None:
     assert "expected a comparison like" in text
     assert f"{path}:15:23: faults[0].with.keep_free" in text
     assert f"{path}:21:11: faults[1].with: give either where" in text
+
+
+BAD_LOAD = """\
+version: 1
+title: bad sql load and lookup
+targets:
+  db: {kind: postgres, dsn: "postgresql://app@127.0.0.1:5432/ledger"}
+steady_state:
+  every: 100ms
+  probes:
+    - name: db-up
+      sql: {target: db, query: "select 1"}
+load:
+  - name: transfers
+    rate: 100/s
+    sql:
+      target: db
+      query: "insert into transfers (id) values (%s)"
+      pool_size: 0
+    writes:
+      lookup:
+        batch: 50000
+        sql: {target: db, table: "a.b.c", id_column: id}
+"""
+
+
+def test_validate_points_at_the_load_and_lookup_params(tmp_path: Path) -> None:
+    path = tmp_path / "bad-load.yaml"
+    path.write_text(BAD_LOAD)
+
+    code, out, err = run_chaoskit(["validate", str(path)], tmp_path)
+
+    assert code == 2, out + err
+    text = out + err
+    assert f"{path}:15:14: load[0].sql.query: unknown placeholder(s) ['%s']" in text
+    assert f"{path}:16:18: load[0].sql.pool_size" in text
+    assert f"{path}:20:34: load[0].writes.lookup.sql.table: expected a table name" in text
