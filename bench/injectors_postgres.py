@@ -325,7 +325,8 @@ def _fill_transfers(dsn: str, ids: list[str]) -> None:
         row = connection.execute(
             "SELECT relallvisible = relpages FROM pg_class WHERE relname = 'transfers'"
         ).fetchone()
-        assert row and row[0], "VACUUM left pages not all-visible"
+        assert row is not None
+        assert row[0], "VACUUM left pages not all-visible"
 
 
 def _delete_some(dsn: str, ids: list[str]) -> None:
