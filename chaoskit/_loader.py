@@ -194,6 +194,8 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
                 report.add((*path, kind, "target"), _no_target(ref, targets))
     for index, fault in faults:
         _check_fault(index, fault, targets, registry, report)
+    for index, stream in _entries(data.get("load")):
+        _check_stream_targets(index, stream, targets, registry, report)
     _check_lab_knobs(_mapping(_mapping(data.get("lab")).get("knobs")), report)
     fault_measures = {"mttr", "ttd", "time_to_heal", "contained"}
     expect = _mapping(data.get("expect"))
@@ -211,6 +213,29 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
                 ("safeguards", index, "probe"),
                 f"no steady-state probe named {name!r}; defined: {defined}",
             )
+
+
+def _check_stream_targets(
+    index: int, stream: dict[str, Any], targets: dict[str, Any], registry: Registry, report: _Report
+) -> None:
+    """``target:`` inside a stream's request kinds and its lookup must be defined."""
+    load_kinds = set(registry.names("chaoskit.load"))
+    lookup_kinds = set(registry.names("chaoskit.lookups"))
+    places: list[tuple[Path, Any]] = [
+        ((index, kind), stream[kind]) for kind in load_kinds.intersection(stream)
+    ]
+    for task_index, task in _entries(stream.get("tasks")):
+        places += [
+            ((index, "tasks", task_index, k), task[k]) for k in load_kinds.intersection(task)
+        ]
+    lookup = _mapping(_mapping(stream.get("writes")).get("lookup"))
+    places += [
+        ((index, "writes", "lookup", k), lookup[k]) for k in lookup_kinds.intersection(lookup)
+    ]
+    for path, params in places:
+        ref = _mapping(params).get("target")
+        if isinstance(ref, str) and ref not in targets:
+            report.add(("load", *path, "target"), _no_target(ref, targets))
 
 
 def _check_lab_knobs(knobs: dict[str, Any], report: _Report) -> None:

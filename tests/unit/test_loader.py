@@ -114,6 +114,13 @@ BAD = [
     ),
     pytest.param("- a\n- b\n", "x.yaml:1:1: expected a mapping", id="not-a-mapping"),
     pytest.param(
+        GOOD
+        + "load:\n  - name: w\n    rate: 10/s\n"
+        + '    sql: {target: nodb, query: "select 1"}\n',
+        "x.yaml:19:19: load[0].sql.target: no target named 'nodb'; defined: web",
+        id="dangling-target-in-a-load-stream",
+    ),
+    pytest.param(
         GOOD.replace("title: good", "title: good\nlab: {knobs: {LEDGER_POOL_SIZ: 3}}"),
         "x.yaml:3:15: lab.knobs.LEDGER_POOL_SIZ: unknown knob 'LEDGER_POOL_SIZ'; the knobs are: ",
         id="unknown-lab-knob",
