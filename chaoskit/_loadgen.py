@@ -122,7 +122,6 @@ class LoadStream:
         self._started = 0.0
         self._stopping = False
         self._stopped_at = float("inf")
-        self.in_flight = 0
 
     # -- running ----------------------------------------------------------------
 
@@ -188,16 +187,12 @@ class LoadStream:
         )
         phase = self._phase_of()
         self.sent += 1
-        self.in_flight += 1
         outcome: Outcome | None = None
-        try:
-            if task.bounds_itself:
+        if task.bounds_itself:
+            outcome = await self._call(kind, ctx)
+        else:
+            with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
                 outcome = await self._call(kind, ctx)
-            else:
-                with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
-                    outcome = await self._call(kind, ctx)
-        finally:
-            self.in_flight -= 1
         done = time.monotonic()
         if outcome is None:
             outcome = Outcome("indeterminate", None, "no answer within the timeout")

@@ -44,6 +44,3 @@ class PhaseMachine:
         self.current = to
         record = self._journal.write("phase", durable=True, phase=str(to), **fields)
         self.history.append((str(to), record["t"]))
-
-    def reached(self, phase: Phase) -> bool:
-        return any(name == str(phase) for name, _ in self.history)
