@@ -1,6 +1,7 @@
 """Every experiment in experiments/ runs for real against the lab and gives the
 verdict and headline figures its description promises (the lab's knobs are
-the ground truth). Each runs in both lab runtimes."""
+the ground truth). Those that run on either runtime run on both; those that
+need containers (limits, a restart policy) on docker only."""
 
 from __future__ import annotations
 
@@ -152,3 +153,73 @@ def test_service_kill_mttr_matches_the_ledgers_own_restart_time(tmp_path: Path) 
     interval = result["measurements"]["resolution"]
     assert truth >= 3.0  # LEDGER_STARTUP_DELAY
     assert abs(iteration["mttr"] - truth) <= interval + 0.15, (iteration["mttr"], truth)
+
+
+def samples(tmp_path: Path, probe: str) -> list[dict[str, Any]]:
+    """The journaled samples of one probe."""
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    with (run_dir / "journal.jsonl").open() as journal:
+        records = [json.loads(line) for line in journal]
+    return [r for r in records if r["event"] == "sample" and r.get("probe") == probe]
+
+
+def during(result: dict[str, Any], fault: str, readings: list[dict[str, Any]]) -> list[float]:
+    """The ledger's readings taken while ``fault`` was in force (one probe interval
+    of margin at both ends)."""
+    [window] = [f for f in result["faults"] if f["name"] == fault]
+    start, end = window["t_inject"] + 1.0, window["t_revert"] - 1.0
+    return [r["value"]["chaoskit-lab-ledger"] for r in readings if start <= r["t"] <= end]
+
+
+def host_config(container: str) -> dict[str, Any]:
+    done = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, timeout=30, check=True
+    )
+    config: dict[str, Any] = json.loads(done.stdout)[0]["HostConfig"]
+    return config
+
+
+def test_memory_pressure_is_tolerated_and_the_limit_restored(
+    docker_lab: str, tmp_path: Path
+) -> None:
+    lab("up", "--runtime", docker_lab)  # stays up: its limits are read afterwards
+    code, result, output = run("memory_pressure.yaml", docker_lab, tmp_path)
+    assert code == 0, output
+    [iteration] = result["measurements"]["iterations"]
+    assert iteration["tolerated"] is True
+    assert all(f["verified"] and f["reverted"] for f in result["faults"]), result["faults"]
+    memory = samples(tmp_path, "ledger-memory")
+    before = [r["value"]["chaoskit-lab-ledger"] for r in memory if r["role"] == "steady"][:2]
+    held = during(result, "hog", memory)
+    assert held, memory
+    # the hog's 64 MiB is charged to the ledger's container, under its 128 MiB limit
+    assert min(held) >= max(before) + 56, (before, held)
+    assert max(held) < 128
+    assert all(r["ok"] for r in samples(tmp_path, "ledger-not-restarted"))
+    [loss] = result["data_loss"]
+    assert loss["lost"] == 0
+    assert loss["acknowledged"] > 500
+    config = host_config("chaoskit-lab-ledger")
+    assert (config["Memory"], config["MemorySwap"]) == (256 * 2**20, 256 * 2**20)
+
+
+def test_cpu_pressure_is_throttled_to_the_quota_and_the_quota_restored(
+    docker_lab: str, tmp_path: Path
+) -> None:
+    lab("up", "--runtime", docker_lab)  # stays up: its limits are read afterwards
+    code, result, output = run("cpu_pressure.yaml", docker_lab, tmp_path)
+    assert code == 0, output
+    assert all(f["verified"] and f["reverted"] for f in result["faults"]), result["faults"]
+    busy = during(result, "busy-loop", samples(tmp_path, "ledger-cpu"))
+    assert busy, result["faults"]
+    # a busy loop would take a whole CPU; the quota holds the container to 20 % of one
+    assert all(14 <= percent <= 26 for percent in busy), busy
+    [transfers] = result["load"]
+    phases = transfers["phases"]
+    # requests wait for the next CFS period: the throttling shows in the latency
+    assert phases["fault-phase"]["latency"]["p95"] > 3 * phases["recovery"]["latency"]["p95"]
+    assert phases["fault-phase"]["error_rate"] == 0
+    [loss] = result["data_loss"]
+    assert loss["lost"] == 0
+    config = host_config("chaoskit-lab-ledger")
+    assert (config["NanoCpus"], config["CpuQuota"]) == (10**9, 0)
