@@ -1,5 +1,6 @@
-"""chaoskit-toxiproxy: Toxiproxy faults, the ``toxiproxy.proxy`` target kind and
-the ``toxiproxy.proxy_state`` probe, registered through entry points.
+"""chaoskit-toxiproxy: Toxiproxy faults, the ``toxiproxy.proxy`` and
+``toxiproxy.proxies`` target kinds and the ``toxiproxy.proxy_state`` probe,
+registered through entry points.
 
 One toxic per module, all sharing the lifecycle in ``_base``; the async client
 of the Toxiproxy API is in ``_client``.
@@ -20,6 +21,8 @@ from chaoskit_toxiproxy.bandwidth import Bandwidth, BandwidthParams
 from chaoskit_toxiproxy.down import Down, DownParams
 from chaoskit_toxiproxy.latency import Latency, LatencyParams
 from chaoskit_toxiproxy.limit_data import LimitData, LimitDataParams
+from chaoskit_toxiproxy.partition import Partition, PartitionParams, PartitionRevertState
+from chaoskit_toxiproxy.proxies_target import ProxiesTarget
 from chaoskit_toxiproxy.proxy_state import ProxyStateExpect, ProxyStateParams, ProxyStateProbe
 from chaoskit_toxiproxy.reset_peer import ResetPeer, ResetPeerParams
 from chaoskit_toxiproxy.slicer import Slicer, SlicerParams
@@ -36,6 +39,10 @@ __all__ = [
     "LatencyParams",
     "LimitData",
     "LimitDataParams",
+    "Partition",
+    "PartitionParams",
+    "PartitionRevertState",
+    "ProxiesTarget",
     "Proxy",
     "ProxyAlreadyExists",
     "ProxyNotFound",

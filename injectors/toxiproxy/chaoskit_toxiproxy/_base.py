@@ -39,12 +39,16 @@ __all__ = [
     "ProxyRevertState",
     "ToxicInjector",
     "ToxicParams",
+    "add_toxics",
     "connect",
     "ensure_proxy",
     "expect_params",
     "milliseconds",
+    "not_in_force",
     "proxy_target",
     "restore_proxy",
+    "revert_proxy",
+    "toxic_plan",
 ]
 
 TARGET_KIND = "toxiproxy.proxy"
@@ -88,6 +92,19 @@ class ProxyRevertState(BaseModel):
     upstream: str | None = None
     enabled: bool
     toxics: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, server: str, proxy: Proxy, toxics: list[str] | None = None) -> ProxyRevertState:
+        """The state of ``proxy`` as the server lists it now, plus the names of
+        the toxics the fault will add."""
+        return cls(
+            server=server,
+            proxy=proxy.name,
+            listen=proxy.listen,
+            upstream=proxy.upstream,
+            enabled=proxy.enabled,
+            toxics=toxics or [],
+        )
 
     @classmethod
     def parse(cls, revert_state: JsonValue) -> ProxyRevertState:
@@ -181,11 +198,102 @@ async def restore_proxy(
     return proxy, True
 
 
-def _toxic_plan(tag: str, stream: str) -> list[tuple[str, Stream]]:
-    """(toxic name, stream) for each toxic a fault adds; names derive from the
-    fault's tag, kept to characters that are safe in a URL path segment."""
+def toxic_plan(tag: str, stream: str) -> list[tuple[str, Stream]]:
+    """(toxic name, stream) for each toxic a fault adds: ``stream`` is
+    upstream, downstream or both. Names derive from the fault's tag, kept to
+    characters that are safe in a URL path segment."""
     base = re.sub(r"[^A-Za-z0-9._-]", "_", tag)
     return [(f"{base}-{one}", one) for one in _STREAMS[stream]]
+
+
+async def add_toxics(
+    client: ToxiproxyClient,
+    proxy: str,
+    plan: list[tuple[str, Stream]],
+    *,
+    toxic_type: str,
+    toxicity: float,
+    attributes: dict[str, JsonValue],
+    log: FilteringBoundLogger,
+) -> None:
+    """Add the toxics of ``plan`` to ``proxy``. A toxic of that name already
+    there is this fault's own (the name derives from its tag) and is kept."""
+    for toxic_name, stream in plan:
+        try:
+            await client.add_toxic(
+                proxy,
+                name=toxic_name,
+                type=toxic_type,
+                stream=stream,
+                toxicity=toxicity,
+                attributes=attributes,
+            )
+        except ToxicAlreadyExists:
+            log.info("toxiproxy.toxic_already_present", proxy=proxy, toxic=toxic_name)
+            continue
+        log.info(
+            "toxiproxy.toxic_added",
+            proxy=proxy,
+            toxic=toxic_name,
+            type=toxic_type,
+            stream=stream,
+            attributes=attributes,
+        )
+
+
+async def revert_proxy(
+    client: ToxiproxyClient,
+    state: ProxyRevertState,
+    log: FilteringBoundLogger,
+    *,
+    reenable: bool,
+) -> None:
+    """Undo a fault on one proxy: re-create the proxy if the server lost it,
+    remove the toxics the state names (missing ones are fine) and, with
+    ``reenable``, enable it again if it was enabled before. Reads the result
+    back and raises :class:`InjectorError` if it did not take."""
+    proxy, recreated = await restore_proxy(client, state, log)
+    if recreated:
+        return  # as it was before the fault, and without any of our toxics
+    for toxic_name in state.toxics:
+        try:
+            await client.remove_toxic(state.proxy, toxic_name)
+        except ToxicNotFound:
+            continue
+        log.info("toxiproxy.toxic_removed", proxy=state.proxy, toxic=toxic_name)
+    if state.toxics:
+        remaining = {toxic.name for toxic in await client.list_toxics(state.proxy)}
+        left = sorted(remaining & set(state.toxics))
+        if left:
+            raise InjectorError(
+                f"toxics {left} are still on proxy {state.proxy!r} after removing them"
+            )
+    if reenable and state.enabled and not proxy.enabled:
+        enabled = await client.set_enabled(state.proxy, True)
+        if not enabled.enabled:
+            raise InjectorError(f"proxy {state.proxy!r} is still disabled after enabling it")
+        log.info("toxiproxy.proxy_enabled", proxy=state.proxy)
+
+
+async def not_in_force(
+    client: ToxiproxyClient, state: ProxyRevertState, *, disabled: bool
+) -> str | None:
+    """Why the fault of ``state`` is not in force on its proxy, or None when it
+    is: the proxy is gone, one of the state's toxics is missing, or (with
+    ``disabled``) the proxy is enabled."""
+    try:
+        proxy = await client.get_proxy(state.proxy)
+    except ProxyNotFound:
+        # A proxy that is gone passes no traffic either, but it is not the
+        # fault we applied: say so rather than pass.
+        return f"proxy {state.proxy!r} is gone from Toxiproxy at {state.server}"
+    listed = {toxic.name for toxic in proxy.toxics}
+    missing = [name for name in state.toxics if name not in listed]
+    if missing:
+        return f"toxics {missing} are not on proxy {state.proxy!r}"
+    if disabled and proxy.enabled:
+        return f"proxy {state.proxy!r} is enabled"
+    return None
 
 
 class ToxicInjector:
@@ -207,7 +315,7 @@ class ToxicInjector:
 
     def _plan(self, ctx: FaultContext) -> tuple[ToxicParams, list[tuple[str, Stream]]]:
         params = expect_params(ctx.params, ToxicParams)
-        return params, _toxic_plan(ctx.tag, params.stream)
+        return params, toxic_plan(ctx.tag, params.stream)
 
     async def preflight(self, ctx: FaultContext) -> None:
         target = proxy_target(ctx)
@@ -224,14 +332,7 @@ class ToxicInjector:
         _, plan = self._plan(ctx)
         async with connect(target.server) as client:
             proxy = await client.get_proxy(target.name)
-        return ProxyRevertState(
-            server=target.server,
-            proxy=proxy.name,
-            listen=proxy.listen,
-            upstream=proxy.upstream,
-            enabled=proxy.enabled,
-            toxics=[name for name, _ in plan],
-        ).to_json()
+        return ProxyRevertState.of(target.server, proxy, [name for name, _ in plan]).to_json()
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         state = ProxyRevertState.parse(revert_state)
@@ -243,58 +344,25 @@ class ToxicInjector:
             )
         attributes = self.attributes(params)
         async with connect(state.server) as client:
-            for toxic_name, stream in plan:
-                try:
-                    await client.add_toxic(
-                        state.proxy,
-                        name=toxic_name,
-                        type=self.toxic_type,
-                        stream=stream,
-                        toxicity=params.toxicity,
-                        attributes=attributes,
-                    )
-                except ToxicAlreadyExists:
-                    # Same name = same fault: an earlier attempt of this inject.
-                    ctx.log.info("toxiproxy.toxic_already_present", toxic=toxic_name)
-                    continue
-                ctx.log.info(
-                    "toxiproxy.toxic_added",
-                    proxy=state.proxy,
-                    toxic=toxic_name,
-                    type=self.toxic_type,
-                    stream=stream,
-                    attributes=attributes,
-                )
+            await add_toxics(
+                client,
+                state.proxy,
+                plan,
+                toxic_type=self.toxic_type,
+                toxicity=params.toxicity,
+                attributes=attributes,
+                log=ctx.log,
+            )
         return state.to_json()
 
     async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = ProxyRevertState.parse(revert_state)
         async with connect(state.server) as client:
-            _, recreated = await restore_proxy(client, state, ctx.log)
-            if recreated:
-                return  # a new proxy has none of our toxics
-            for toxic_name in state.toxics:
-                try:
-                    await client.remove_toxic(state.proxy, toxic_name)
-                except ToxicNotFound:
-                    continue
-                ctx.log.info("toxiproxy.toxic_removed", proxy=state.proxy, toxic=toxic_name)
-            remaining = {toxic.name for toxic in await client.list_toxics(state.proxy)}
-        left = sorted(remaining & set(state.toxics))
-        if left:
-            raise InjectorError(
-                f"toxics {left} are still on proxy {state.proxy!r} after removing them"
-            )
+            await revert_proxy(client, state, ctx.log, reenable=False)
 
     async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = ProxyRevertState.parse(revert_state)
         async with connect(state.server) as client:
-            try:
-                listed = {toxic.name for toxic in await client.list_toxics(state.proxy)}
-            except ProxyNotFound as exc:
-                raise FaultNotInForce(
-                    f"proxy {state.proxy!r} is gone from Toxiproxy at {state.server}"
-                ) from exc
-        missing = [name for name in state.toxics if name not in listed]
-        if missing:
-            raise FaultNotInForce(f"toxics {missing} are not on proxy {state.proxy!r}")
+            reason = await not_in_force(client, state, disabled=False)
+        if reason is not None:
+            raise FaultNotInForce(reason)

@@ -12,10 +12,10 @@ from chaoskit_toxiproxy._base import (
     connect,
     ensure_proxy,
     expect_params,
+    not_in_force,
     proxy_target,
-    restore_proxy,
+    revert_proxy,
 )
-from chaoskit_toxiproxy._client import ProxyNotFound
 
 __all__ = ["Down", "DownParams"]
 
@@ -41,13 +41,7 @@ class Down:
         target = proxy_target(ctx)
         async with connect(target.server) as client:
             proxy = await client.get_proxy(target.name)
-        return ProxyRevertState(
-            server=target.server,
-            proxy=proxy.name,
-            listen=proxy.listen,
-            upstream=proxy.upstream,
-            enabled=proxy.enabled,
-        ).to_json()
+        return ProxyRevertState.of(target.server, proxy).to_json()
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         state = ProxyRevertState.parse(revert_state)
@@ -59,21 +53,11 @@ class Down:
     async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = ProxyRevertState.parse(revert_state)
         async with connect(state.server) as client:
-            proxy, _ = await restore_proxy(client, state, ctx.log)
-            if state.enabled and not proxy.enabled:
-                await client.set_enabled(state.proxy, True)
-                ctx.log.info("toxiproxy.proxy_enabled", proxy=state.proxy)
+            await revert_proxy(client, state, ctx.log, reenable=True)
 
     async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = ProxyRevertState.parse(revert_state)
         async with connect(state.server) as client:
-            try:
-                proxy = await client.get_proxy(state.proxy)
-            except ProxyNotFound as exc:
-                # A proxy that is gone accepts no connections either, but it is
-                # not the fault we applied: say so rather than pass.
-                raise FaultNotInForce(
-                    f"proxy {state.proxy!r} is gone from Toxiproxy at {state.server}"
-                ) from exc
-        if proxy.enabled:
-            raise FaultNotInForce(f"proxy {state.proxy!r} is enabled")
+            reason = await not_in_force(client, state, disabled=True)
+        if reason is not None:
+            raise FaultNotInForce(reason)

@@ -9,9 +9,16 @@ from pydantic import Field, field_validator, model_validator
 
 from chaoskit import TargetSpec
 
-__all__ = ["ProxyTarget"]
+__all__ = ["ProxyTarget", "api_url"]
 
 _HOST_PORT = re.compile(r"^\S*:\d{1,5}$")
+
+
+def api_url(value: str) -> str:
+    """A Toxiproxy API URL as targets hold it; ValueError for anything else."""
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ValueError("expected the Toxiproxy API URL, like http://127.0.0.1:8474")
+    return value.rstrip("/")
 
 
 class ProxyTarget(TargetSpec):
@@ -24,16 +31,18 @@ class ProxyTarget(TargetSpec):
 
     kind: Literal["toxiproxy.proxy"] = "toxiproxy.proxy"
     server: str = "http://127.0.0.1:8474"
+    """URL of the Toxiproxy API"""
     name: str = Field(min_length=1)
+    """the proxy's name"""
     listen: str | None = Field(default=None, examples=["127.0.0.1:25432"])
+    """with upstream: the address to create the proxy on when it is missing"""
     upstream: str | None = Field(default=None, examples=["127.0.0.1:5432"])
+    """with listen: where the proxy created when missing forwards to"""
 
     @field_validator("server")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
-            raise ValueError("expected the Toxiproxy API URL, like http://127.0.0.1:8474")
-        return value.rstrip("/")
+        return api_url(value)
 
     @field_validator("listen", "upstream")
     @classmethod

@@ -11,7 +11,7 @@ import structlog
 from chaoskit_toxiproxy import ProxyTarget
 from servers import ProxyHandle
 
-from chaoskit import FaultContext, Injector, JsonValue
+from chaoskit import FaultContext, Injector, JsonValue, TargetSpec
 
 
 def target_of(proxy: ProxyHandle, *, ensure: bool = False) -> ProxyTarget:
@@ -25,7 +25,7 @@ def target_of(proxy: ProxyHandle, *, ensure: bool = False) -> ProxyTarget:
 
 
 def fault_context(
-    injector: Injector, target: ProxyTarget, params: dict[str, Any], *, fault_name: str = "f"
+    injector: Injector, target: TargetSpec, params: dict[str, Any], *, fault_name: str = "f"
 ) -> FaultContext:
     """A context as the runner builds it, params validated by the injector's model."""
     return FaultContext(
@@ -50,5 +50,8 @@ class Applied:
         await self.injector.revert(self.ctx, self.revert_state)
 
 
-ApplyFault = Callable[[Injector, ProxyTarget, dict[str, Any]], Awaitable[Applied]]
+ApplyFault = Callable[[Injector, TargetSpec, dict[str, Any]], Awaitable[Applied]]
 """The type of the ``apply_fault`` fixture."""
+
+MakeNamedProxy = Callable[[str, str], ProxyHandle]
+"""The type of the ``make_named_proxy`` fixture: ``(name, upstream) -> proxy``."""
