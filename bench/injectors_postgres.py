@@ -394,7 +394,7 @@ def audit_benchmark() -> list[Row]:
     ):
         dsn = _setup(server)
         _fill_transfers(dsn, ids)
-        ledger = _write_ledger(Path(tmp) / "writes-transfers.jsonl", ids)
+        ledger = _write_ledger(Path(tmp) / "writes-transfers.tsv", ids)
         whole, loss = _run(dsn, ledger)
         assert (loss.acknowledged, loss.lost, loss.unverified) == (AUDIT_WRITES, 0, 0), loss
         _delete_some(dsn, missing)

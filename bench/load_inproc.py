@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskStatus
 
+from chaoskit._gc import settle_heap
 from chaoskit._journal import Journal
 from chaoskit._loader import LoadedExperiment, parse_experiment
 from chaoskit._loadgen import LoadStream
@@ -65,6 +67,7 @@ async def warm_up(kinds: Sequence[object]) -> None:
         if hook is not None:
             with anyio.fail_after(30):
                 await hook()
+    settle_heap()
 
 
 def run_delay() -> float:
@@ -109,16 +112,17 @@ async def drive(
         async with anyio.create_task_group() as group:
             stream_done = anyio.Event()
 
-            async def run_stream() -> None:
+            async def run_stream(*, task_status: TaskStatus[None]) -> None:
                 try:
-                    await stream.run()
+                    await stream.run(task_status=task_status)
                 finally:
                     stream_done.set()
 
+            # as the runner does: the load's start-up burst before the first probe
+            started, cpu_started, waited = time.monotonic(), time.process_time(), run_delay()
+            await group.start(run_stream)
             if probes:
                 group.start_soon(runner.run)
-            started, cpu_started, waited = time.monotonic(), time.process_time(), run_delay()
-            group.start_soon(run_stream)
             await anyio.sleep(seconds)
             stream.stop()
             stopped, cpu_stopped = time.monotonic(), time.process_time()

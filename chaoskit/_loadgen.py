@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+from anyio.abc import TaskStatus
 
 from chaoskit._errors import ChaoskitError
 from chaoskit._histograms import PhasedHistograms
-from chaoskit._ledger import WriteLedger
+from chaoskit._ledger import LEDGER_SUFFIX, WriteLedger
 from chaoskit._load_model import LoadSpec, TaskSpec
 from chaoskit._plugin_api import LoadContext, LoadKind, Outcome, Resources, TargetSpec
 from chaoskit._registry import Registry
@@ -113,9 +114,8 @@ class LoadStream:
         self._random = random.Random()
         self.histograms = PhasedHistograms(phase_of)
         self._phases: dict[str, _PhaseCounts] = {}
-        self.ledger = (
-            WriteLedger(run_dir / f"writes-{spec.name}.jsonl") if spec.writes is not None else None
-        )
+        ledger_path = run_dir / f"writes-{spec.name}{LEDGER_SUFFIX}"
+        self.ledger = WriteLedger(ledger_path) if spec.writes is not None else None
         self.sent = 0
         self._next_seq = 0
         self._next_due = 0.0
@@ -125,13 +125,19 @@ class LoadStream:
 
     # -- running ----------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Send until ``stop`` (or max_requests); return once in-flight requests end."""
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Send until ``stop`` (or max_requests); return once in-flight requests end.
+
+        Started with ``TaskGroup.start``, it reports started once every worker has
+        taken its first step: spawning hundreds of workers holds the event loop for
+        milliseconds, which must not fall on the probes' schedule."""
         self._started = self._next_due = time.monotonic()
         workers = self.spec.users if self.spec.users is not None else self.spec.max_in_flight
         async with anyio.create_task_group() as group:
             for _ in range(workers):
                 group.start_soon(self._closed_user if self.spec.users else self._open_worker)
+            await anyio.sleep(0)  # queued behind the workers' first steps
+            task_status.started()
 
     def stop(self) -> None:
         """Claim no more requests; those in flight finish (bounded by their timeout)."""

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+from anyio.abc import TaskStatus
 from structlog.typing import FilteringBoundLogger
 
 from chaoskit._audit import audit_writes
 from chaoskit._errors import ChaoskitError, RevertFailed
 from chaoskit._faults import FaultManager, RetryPolicy
+from chaoskit._gc import release_heap, settle_heap
 from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._loader import LoadedExperiment
 from chaoskit._loadgen import LoadStream
@@ -163,6 +165,7 @@ class _Run:
                     group.cancel_scope.cancel()
             return self._finish()
         finally:
+            release_heap()
             for stream in self.streams:
                 if stream.ledger is not None:
                     stream.ledger.close()
@@ -188,12 +191,13 @@ class _Run:
         await self.faults.preflight()
         await self._warm_up()
         async with anyio.create_task_group() as probes:
-            probes.start_soon(self.steady.run)
+            self.phases.move(Phase.BASELINE)
             load_done = anyio.Event()
-            probes.start_soon(self._run_load, load_done)
+            # the load first: its start-up burst is over before the first probe is due
+            await probes.start(self._run_load, load_done)
+            probes.start_soon(self.steady.run)
             if self.options.progress:
                 probes.start_soon(self._progress)
-            self.phases.move(Phase.BASELINE)
             self.baseline_steady = await self._baseline()
             if not self.baseline_steady:
                 self.log.warning("steady state does not hold at baseline; nothing injected")
@@ -240,12 +244,17 @@ class _Run:
             if warm_up is not None:
                 with anyio.fail_after(30):
                     await warm_up()
+        frozen = settle_heap()
+        self.log.debug("heap settled", frozen_objects=frozen)
 
-    async def _run_load(self, done: anyio.Event) -> None:
+    async def _run_load(
+        self, done: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         try:
             async with anyio.create_task_group() as group:
                 for stream in self.streams:
-                    group.start_soon(stream.run)
+                    await group.start(stream.run)
+                task_status.started()
         finally:
             done.set()
 

@@ -3,6 +3,7 @@ phases in order, the journal written ahead, and structured logs."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ async def test_phases_in_order_and_intent_before_injection(tmp_path: Path) -> No
     assert events.index("fault_intent") < events.index("fault_injected")
     assert events.index("fault_injected") < events.index("fault_reverted")
     assert events[-1] == "run_finished"
+    # the heap frozen for the probe schedule is handed back to the collector
+    assert gc.get_freeze_count() == 0
 
 
 async def test_logs_are_structured_and_bound(tmp_path: Path) -> None:

@@ -117,6 +117,15 @@ async def test_tcp_open_and_closed_ports(json_server: str) -> None:
     assert not refused.ok
     assert refused.value is False
     assert (await observe(TcpProbe(), closed, TcpExpect(connect=False))).ok
+    assert refused.detail == "Connection refused"
+
+
+async def test_tcp_by_name_takes_the_resolving_path(json_server: str) -> None:
+    port = int(json_server.rsplit(":", 1)[1])
+    assert (await observe(TcpProbe(), TcpParams(host="localhost", port=port), TcpExpect())).ok
+    closed = await observe(TcpProbe(), TcpParams(host="localhost", port=free_port()), TcpExpect())
+    assert not closed.ok
+    assert closed.value is False
 
 
 async def test_command_exit_code_and_output() -> None:

@@ -172,3 +172,34 @@ def _assert_nothing_left(runtime: str) -> None:
                 args.insert(3, "-a")
             listed = subprocess.run(args, capture_output=True, text=True, timeout=30, check=True)
             assert listed.stdout.strip() == "", f"{kind}s left: {listed.stdout}"
+
+
+@pytest.mark.parametrize(
+    "compose", ["docker-compose", "docker compose"], ids=["compose-v1", "compose-v2"]
+)
+def test_both_compose_versions_run_the_lab(
+    lab: LabDriver, compose: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`docker compose` (v2) is preferred when it answers; Debian's docker-compose (v1)
+    is the fallback: the lab must come up, serve and go down under either."""
+    if lab.runtime != "docker":
+        pytest.skip("Compose is the docker runtime's")
+    argv = compose.split()
+    probe = subprocess.run([*argv, "version"], capture_output=True, timeout=30, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"{compose} is not installed (./dev setup installs both)")
+    down(lab.runtime)
+    monkeypatch.setenv("CHAOSKIT_LAB_COMPOSE", compose)
+    try:
+        lab.up()
+        assert status(lab.runtime).healthy
+        (transfer_id,) = _ids(f"compose-{argv[-1]}", 1)
+        with lab.http() as client:
+            created = client.post(
+                f"{lab.ports.ledger_url}/transfers", json={"id": transfer_id, "amount": 1}
+            )
+        assert created.status_code == 201
+        assert lab.stored([transfer_id]) == {transfer_id}
+    finally:
+        assert set(down(lab.runtime)) == set(SERVICES)
+    _assert_nothing_left(lab.runtime)

@@ -204,7 +204,7 @@ async def test_the_audit_classifies_every_write_against_the_table(
     # acknowledged, every 97th is missing and every 89th has two copies; every
     # 10th write failed, and half of those are there all the same (phantoms);
     # every 25th (not 10th) is indeterminate, present when even.
-    ledger = WriteLedger(tmp_path / "writes-s.jsonl")
+    ledger = WriteLedger(tmp_path / "writes-s.tsv")
     rows: list[str] = []
     lost: list[str] = []
     expected: dict[str, Any] = {
