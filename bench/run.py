@@ -323,6 +323,16 @@ def injectors_process(ctx: Context) -> list[Row]:
     )
 
 
+@benchmark("injectors-toxiproxy")
+def injectors_toxiproxy(ctx: Context) -> list[Row]:
+    """Inject and revert latency of the Toxiproxy faults beside a GET /version."""
+    return (
+        []
+        if ctx.anchors_only
+        else _family_rows("injectors_toxiproxy", "benchmark", INJECTOR_TRIALS)
+    )
+
+
 @benchmark("injectors-docker")
 def injectors_docker(ctx: Context) -> list[Row]:
     """Inject and revert latency of the Docker faults beside a Docker ping."""
