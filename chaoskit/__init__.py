@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from chaoskit._authoring import RevertState, params_as
     from chaoskit._errors import (
         ChaoskitError,
         ExperimentInvalid,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _HOMES = {
+    "chaoskit._authoring": ("RevertState", "params_as"),
     "chaoskit._errors": (
         "ChaoskitError",
         "ExperimentInvalid",
@@ -101,10 +103,12 @@ __all__ = [
     "Rate",
     "Resources",
     "RevertFailed",
+    "RevertState",
     "TargetSpec",
     "UserError",
     "Verifiable",
     "WriteOutcome",
+    "params_as",
 ]
 
 

@@ -68,6 +68,25 @@ def test_network_partition_recovers_without_loss(runtime: str, tmp_path: Path) -
     assert loss["failed"] + loss["indeterminate"] > 0  # writes were refused, not faked
 
 
+def test_network_blackhole_commits_writes_it_cannot_acknowledge(
+    runtime: str, tmp_path: Path
+) -> None:
+    code, result, output = run("network_blackhole.yaml", runtime, tmp_path)
+    assert code == 0, output
+    [fault] = result["faults"]
+    assert fault["verified"] is True
+    assert fault["reverted"] is True
+    [iteration] = result["measurements"]["iterations"]
+    # the answers are dropped for 5 s: the ledger is unhealthy at least most of that
+    assert 4 <= iteration["mttr"] <= 25, iteration
+    assert result["measurements"]["contained"] is True
+    [loss] = result["data_loss"]
+    assert loss["lost"] == 0
+    assert loss["phantom"] == 0
+    # the INSERTs reached PostgreSQL and committed; only the answers were lost
+    assert loss["indeterminate_present"] > 0, loss
+
+
 def test_network_latency_breaks_the_latency_objective_only(runtime: str, tmp_path: Path) -> None:
     code, result, output = run("network_latency.yaml", runtime, tmp_path)
     assert code == 0, output

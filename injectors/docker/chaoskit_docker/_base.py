@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params, params_as
 from chaoskit_docker._client import DockerEngine, open_engine
 from chaoskit_docker._select import ContainerRef, Resolved, pick, resolve, selected
 from chaoskit_docker.target import ContainerTarget
@@ -27,7 +27,6 @@ __all__ = [
     "ContainerInjector",
     "DockerState",
     "container_target",
-    "expect_params",
     "format_bytes",
     "parse_bytes",
     "report_foreign",
@@ -130,12 +129,6 @@ def container_target(ctx: FaultContext) -> ContainerTarget:
     return ctx.target
 
 
-def expect_params(params: Params, model: type[P]) -> P:
-    if not isinstance(params, model):
-        raise InjectorError(f"expected {model.__name__} parameters, got {type(params).__name__}")
-    return params
-
-
 def report_foreign(ctx: FaultContext, found: Resolved, message: str) -> None:
     """Settings revert finds that are neither the journaled originals nor the
     fault's are someone else's and stay. On the same container the fault is
@@ -221,7 +214,7 @@ class ContainerInjector(Generic[E]):
 
     async def preflight(self, ctx: FaultContext) -> None:
         target = container_target(ctx)
-        expect_params(ctx.params, self.params)
+        params_as(ctx.params, self.params)
         async with open_engine(target.docker_host) as engine:
             infos = await selected(engine, target, states=self.states, action=self.name)
             for info in infos:
@@ -229,7 +222,7 @@ class ContainerInjector(Generic[E]):
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
         target = container_target(ctx)
-        expect_params(ctx.params, self.params)
+        params_as(ctx.params, self.params)
         async with open_engine(target.docker_host) as engine:
             infos = await selected(engine, target, states=self.states, action=self.name)
             entries = [await self.record(ctx, engine, info) for info in pick(target, infos)]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from chaoskit import FaultContext, InjectorError
-from chaoskit_docker._base import ContainerInjector, expect_params
+from chaoskit import (
+    FaultContext,
+    InjectorError,
+    params_as,
+)
+from chaoskit_docker._base import (
+    ContainerInjector,
+)
 from chaoskit_docker._client import DockerEngine
 from chaoskit_docker._hog import (
     HogParams,
@@ -65,7 +71,7 @@ class PressureInjector(ContainerInjector[HogEntry]):
             # An earlier attempt of this inject started it (the marker is the fault's).
             ctx.log.info("docker.hog_already_running", container=entry.name, marker=entry.marker)
             return entry
-        params = expect_params(ctx.params, HogParams)
+        params = params_as(ctx.params, HogParams)
         args = [*self.arguments(params), str(math.ceil(params.max_duration))]
         await start_hog(engine, entry.id, entry.name, entry.marker, self.script, args)
         ctx.log.info("docker.hog_started", container=entry.name, marker=entry.marker, args=args)

@@ -16,8 +16,16 @@ from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from chaoskit import FaultContext, InjectorError, Params
-from chaoskit_docker._base import ContainerInjector, expect_params, report_foreign
+from chaoskit import (
+    FaultContext,
+    InjectorError,
+    Params,
+    params_as,
+)
+from chaoskit_docker._base import (
+    ContainerInjector,
+    report_foreign,
+)
 from chaoskit_docker._client import DockerEngine
 from chaoskit_docker._select import ContainerRef, Resolved
 
@@ -112,7 +120,7 @@ class CpuLimit(ContainerInjector[CpuLimitEntry]):
     async def record(
         self, ctx: FaultContext, engine: DockerEngine, info: dict[str, Any]
     ) -> CpuLimitEntry:
-        params = expect_params(ctx.params, CpuLimitParams)
+        params = params_as(ctx.params, CpuLimitParams)
         current = _current(info)
         applied: dict[str, Setting] = {}
         if params.cpus is not None:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from chaoskit_docker._base import expect_params
+from chaoskit import params_as
 from chaoskit_docker._hog import CPU_HOG, HogParams
 from chaoskit_docker._pressure import PressureInjector
 
@@ -30,5 +30,5 @@ class CpuPressure(PressureInjector):
     tools: ClassVar[list[str]] = []
 
     def arguments(self, params: HogParams) -> list[str]:
-        params = expect_params(params, CpuPressureParams)
+        params = params_as(params, CpuPressureParams)
         return [str(params.workers)]

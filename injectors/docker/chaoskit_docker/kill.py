@@ -6,8 +6,14 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from chaoskit import FaultContext, Params
-from chaoskit_docker._base import ContainerInjector, expect_params
+from chaoskit import (
+    FaultContext,
+    Params,
+    params_as,
+)
+from chaoskit_docker._base import (
+    ContainerInjector,
+)
 from chaoskit_docker._client import DockerEngine
 from chaoskit_docker._lifecycle import LifecycleEntry, ensure_running, wait_for, warn_auto_remove
 from chaoskit_docker._select import Resolved, state_of
@@ -114,7 +120,7 @@ class Kill(ContainerInjector[KillEntry]):
     async def record(
         self, ctx: FaultContext, engine: DockerEngine, info: dict[str, Any]
     ) -> KillEntry:
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         return KillEntry(**LifecycleEntry.of_info(info).model_dump(), signal=params.signal)
 
     async def apply(
@@ -135,7 +141,7 @@ class Kill(ContainerInjector[KillEntry]):
     async def restore(
         self, ctx: FaultContext, engine: DockerEngine, entry: KillEntry, found: Resolved
     ) -> None:
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         same = found.info if not found.recreated else None
         if entry.signal in _STOPPING and same is not None and state_of(same) == "running":
             await engine.call(
@@ -147,7 +153,7 @@ class Kill(ContainerInjector[KillEntry]):
     async def check(
         self, ctx: FaultContext, engine: DockerEngine, entry: KillEntry, info: dict[str, Any]
     ) -> str | None:
-        if not expect_params(ctx.params, KillParams).exits:
+        if not params_as(ctx.params, KillParams).exits:
             return None
         latest = await wait_for(engine, entry.id, lambda i: _ended(entry, i))
         if latest is None or _ended(entry, latest):

@@ -15,11 +15,15 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from chaoskit import FaultContext, InjectorError, Params
+from chaoskit import (
+    FaultContext,
+    InjectorError,
+    Params,
+    params_as,
+)
 from chaoskit_docker._base import (
     ByteSize,
     ContainerInjector,
-    expect_params,
     format_bytes,
     report_foreign,
 )
@@ -120,7 +124,7 @@ class MemoryLimit(ContainerInjector[MemoryLimitEntry]):
     async def record(
         self, ctx: FaultContext, engine: DockerEngine, info: dict[str, Any]
     ) -> MemoryLimitEntry:
-        params = expect_params(ctx.params, MemoryLimitParams)
+        params = params_as(ctx.params, MemoryLimitParams)
         memory, swap = _limits(info)
         return MemoryLimitEntry.of(
             info,

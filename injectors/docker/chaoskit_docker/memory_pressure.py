@@ -6,7 +6,10 @@ import math
 
 from pydantic import Field, field_validator
 
-from chaoskit_docker._base import ByteSize, expect_params
+from chaoskit import params_as
+from chaoskit_docker._base import (
+    ByteSize,
+)
 from chaoskit_docker._hog import MEMORY_HOG, HogParams
 from chaoskit_docker._pressure import PressureInjector
 
@@ -38,5 +41,5 @@ class MemoryPressure(PressureInjector):
     tools = ["dd"]
 
     def arguments(self, params: HogParams) -> list[str]:
-        params = expect_params(params, MemoryPressureParams)
+        params = params_as(params, MemoryPressureParams)
         return [str(math.ceil(params.memory / (1 << 20)))]

@@ -7,8 +7,16 @@ from typing import Any
 
 from pydantic import Field
 
-from chaoskit import FaultContext, InjectorError, JsonValue, Params
-from chaoskit_docker._base import ContainerInjector, expect_params
+from chaoskit import (
+    FaultContext,
+    InjectorError,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_docker._base import (
+    ContainerInjector,
+)
 from chaoskit_docker._client import DockerEngine, EngineNotFound
 from chaoskit_docker._select import ContainerRef, Resolved
 
@@ -80,7 +88,7 @@ class NetworkDisconnect(ContainerInjector[NetworkDisconnectEntry]):
         return found
 
     async def usable(self, ctx: FaultContext, engine: DockerEngine, info: dict[str, Any]) -> None:
-        params = expect_params(ctx.params, NetworkDisconnectParams)
+        params = params_as(ctx.params, NetworkDisconnectParams)
         network = await self._network(engine, params.network)
         if _attachment(info, network["Id"], network["Name"]) is None:
             raise InjectorError(
@@ -91,7 +99,7 @@ class NetworkDisconnect(ContainerInjector[NetworkDisconnectEntry]):
     async def record(
         self, ctx: FaultContext, engine: DockerEngine, info: dict[str, Any]
     ) -> NetworkDisconnectEntry:
-        params = expect_params(ctx.params, NetworkDisconnectParams)
+        params = params_as(ctx.params, NetworkDisconnectParams)
         network = await self._network(engine, params.network)
         settings = _attachment(info, network["Id"], network["Name"])
         return NetworkDisconnectEntry.of(
@@ -112,7 +120,7 @@ class NetworkDisconnect(ContainerInjector[NetworkDisconnectEntry]):
         if _attachment(info, entry.network_id, entry.network) is None:
             ctx.log.info("docker.network_already_disconnected", container=entry.name)
             return entry
-        force = expect_params(ctx.params, NetworkDisconnectParams).force
+        force = params_as(ctx.params, NetworkDisconnectParams).force
         await engine.call(
             f"disconnect container {entry.name} from network {entry.network}",
             engine.api.disconnect_container_from_network,

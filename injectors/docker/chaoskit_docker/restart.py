@@ -7,8 +7,13 @@ from typing import Any
 
 from pydantic import Field
 
-from chaoskit import FaultContext
-from chaoskit_docker._base import ContainerInjector, expect_params
+from chaoskit import (
+    FaultContext,
+    params_as,
+)
+from chaoskit_docker._base import (
+    ContainerInjector,
+)
 from chaoskit_docker._client import DockerEngine
 from chaoskit_docker._lifecycle import GracefulParams, LifecycleEntry, ensure_running
 from chaoskit_docker._select import Resolved, state_of
@@ -43,7 +48,7 @@ class Restart(ContainerInjector[LifecycleEntry]):
         if str((info.get("State") or {}).get("StartedAt") or "") != entry.started_at:
             ctx.log.info("docker.restart_skipped", container=entry.name, reason="restarted since")
             return entry
-        grace = math.ceil(expect_params(ctx.params, RestartParams).timeout)
+        grace = math.ceil(params_as(ctx.params, RestartParams).timeout)
         await engine.call(
             f"restart container {entry.name}", engine.api.restart, entry.id, timeout=grace
         )
@@ -53,7 +58,7 @@ class Restart(ContainerInjector[LifecycleEntry]):
     async def restore(
         self, ctx: FaultContext, engine: DockerEngine, entry: LifecycleEntry, found: Resolved
     ) -> None:
-        if expect_params(ctx.params, RestartParams).start_on_revert:
+        if params_as(ctx.params, RestartParams).start_on_revert:
             await ensure_running(ctx, engine, entry, found)
 
     async def check(

@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chaoskit import FaultContext
-from chaoskit_docker._base import ContainerInjector, expect_params
+from chaoskit import (
+    FaultContext,
+    params_as,
+)
+from chaoskit_docker._base import (
+    ContainerInjector,
+)
 from chaoskit_docker._client import DockerEngine
 from chaoskit_docker._lifecycle import (
     GracefulParams,
@@ -46,7 +51,7 @@ class Stop(ContainerInjector[LifecycleEntry]):
         if state_of(info) not in ("running", "paused", "restarting"):
             ctx.log.info("docker.stop_skipped", container=entry.name, status=state_of(info))
             return entry
-        grace = math.ceil(expect_params(ctx.params, StopParams).timeout)
+        grace = math.ceil(params_as(ctx.params, StopParams).timeout)
         await engine.call(f"stop container {entry.name}", engine.api.stop, entry.id, timeout=grace)
         ctx.log.info("docker.container_stopped", container=entry.name)
         return entry

@@ -19,7 +19,7 @@ from typing import ClassVar, TypeVar
 import anyio
 import psycopg
 from psycopg.conninfo import make_conninfo
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from chaoskit import (
     Duration,
@@ -28,6 +28,8 @@ from chaoskit import (
     InjectorError,
     JsonValue,
     Params,
+    RevertState,
+    params_as,
 )
 from chaoskit_postgres._connect import (
     admin_error,
@@ -47,7 +49,6 @@ __all__ = [
     "HolderParams",
     "HolderRevertState",
     "application_name",
-    "expect_params",
     "holder_conninfo",
     "libpq_path",
     "milliseconds",
@@ -78,7 +79,7 @@ class HolderParams(Params):
     )
 
 
-class HolderRevertState(BaseModel):
+class HolderRevertState(RevertState):
     """The revert state of every holder-based injector, as JSON::
 
         {"server": "app@127.0.0.1:5432/ledger",
@@ -93,25 +94,12 @@ class HolderRevertState(BaseModel):
     target's DSN.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: ClassVar[str] = "PostgreSQL"
 
     server: str
     application_name: str
     holder_pid: int | None = None
     backends: int = 0
-
-    @classmethod
-    def parse(cls, revert_state: JsonValue) -> HolderRevertState:
-        try:
-            return cls.model_validate(revert_state)
-        except ValidationError as exc:
-            raise InjectorError(
-                f"malformed PostgreSQL revert state {revert_state!r}: {exc}"
-            ) from exc
-
-    def to_json(self) -> JsonValue:
-        dumped: JsonValue = self.model_dump(mode="json")
-        return dumped
 
 
 def application_name(tag: str) -> str:
@@ -169,12 +157,6 @@ def postgres_target(ctx: FaultContext) -> PostgresTarget:
             f"{ctx.target_name!r} is {ctx.target.kind!r}"
         )
     return ctx.target
-
-
-def expect_params(params: Params, model: type[P]) -> P:
-    if not isinstance(params, model):
-        raise InjectorError(f"expected {model.__name__} parameters, got {type(params).__name__}")
-    return params
 
 
 async def count_tagged(connection: Connection, name: str) -> int:
@@ -279,7 +261,7 @@ class HolderInjector:
         raise NotImplementedError
 
     def _params(self, ctx: FaultContext) -> HolderParams:
-        return expect_params(ctx.params, HolderParams)
+        return params_as(ctx.params, HolderParams)
 
     async def preflight(self, ctx: FaultContext) -> None:
         target = postgres_target(ctx)

@@ -7,14 +7,20 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    params_as,
+)
 from chaoskit_postgres._base import (
     Connection,
     HolderInjector,
     HolderParams,
     HolderRevertState,
     count_tagged,
-    expect_params,
     holder_conninfo,
     milliseconds,
 )
@@ -67,7 +73,7 @@ class ExhaustConnections(HolderInjector):
     refusal_means_in_force = True
 
     def holder_spec(self, ctx: FaultContext) -> dict[str, JsonValue]:
-        params = expect_params(ctx.params, ExhaustConnectionsParams)
+        params = params_as(ctx.params, ExhaustConnectionsParams)
         return {
             "mode": "connections",
             "first": holder_conninfo(ctx, statement_timeout=milliseconds(params.open_timeout)),
@@ -78,7 +84,7 @@ class ExhaustConnections(HolderInjector):
         }
 
     async def check_ready(self, ctx: FaultContext, connection: Connection) -> None:
-        params = expect_params(ctx.params, ExhaustConnectionsParams)
+        params = params_as(ctx.params, ExhaustConnectionsParams)
         usable, in_use = await usable_slots(connection)
         wanted = usable - params.keep_free - in_use
         if wanted > params.max_open:

@@ -9,13 +9,19 @@ from typing import Any, ClassVar, Literal, Self
 from psycopg import sql
 from pydantic import Field, field_validator, model_validator
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    params_as,
+)
 from chaoskit_postgres._base import (
     Connection,
     HolderInjector,
     HolderParams,
     HolderRevertState,
-    expect_params,
     holder_conninfo,
     milliseconds,
 )
@@ -106,7 +112,7 @@ class HoldLock(HolderInjector):
     params: ClassVar[type[Params]] = HoldLockParams
 
     def holder_spec(self, ctx: FaultContext) -> dict[str, JsonValue]:
-        params = expect_params(ctx.params, HoldLockParams)
+        params = params_as(ctx.params, HoldLockParams)
         table = sql.Identifier(*params.table_parts)
         if params.mode is not None:
             statement = sql.SQL("LOCK TABLE {} IN {} MODE").format(
@@ -134,11 +140,11 @@ class HoldLock(HolderInjector):
         }
 
     def _relation(self, ctx: FaultContext, connection: Connection) -> str:
-        params = expect_params(ctx.params, HoldLockParams)
+        params = params_as(ctx.params, HoldLockParams)
         return sql.Identifier(*params.table_parts).as_string(connection)
 
     async def check_ready(self, ctx: FaultContext, connection: Connection) -> None:
-        params = expect_params(ctx.params, HoldLockParams)
+        params = params_as(ctx.params, HoldLockParams)
         cursor = await connection.execute(
             "SELECT to_regclass(%s) IS NOT NULL", [self._relation(ctx, connection)]
         )
@@ -149,7 +155,7 @@ class HoldLock(HolderInjector):
     async def check_in_force(
         self, ctx: FaultContext, connection: Connection, state: HolderRevertState
     ) -> None:
-        params = expect_params(ctx.params, HoldLockParams)
+        params = params_as(ctx.params, HoldLockParams)
         wanted = _table_lock_name(params.mode) if params.mode else _RELATION_MODE[params.row_lock]
         cursor = await connection.execute(
             """

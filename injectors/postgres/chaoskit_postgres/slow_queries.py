@@ -8,13 +8,19 @@ from typing import ClassVar
 import anyio
 from pydantic import Field
 
-from chaoskit import Duration, FaultContext, FaultNotInForce, JsonValue, Params
+from chaoskit import (
+    Duration,
+    FaultContext,
+    FaultNotInForce,
+    JsonValue,
+    Params,
+    params_as,
+)
 from chaoskit_postgres._base import (
     Connection,
     HolderInjector,
     HolderParams,
     HolderRevertState,
-    expect_params,
     holder_conninfo,
     milliseconds,
 )
@@ -56,7 +62,7 @@ class SlowQueries(HolderInjector):
     params: ClassVar[type[Params]] = SlowQueriesParams
 
     def holder_spec(self, ctx: FaultContext) -> dict[str, JsonValue]:
-        params = expect_params(ctx.params, SlowQueriesParams)
+        params = params_as(ctx.params, SlowQueriesParams)
         # A statement_timeout well beyond the sleep: bounded, yet never the one that ends it.
         limit = milliseconds(params.sleep * 2 + 5)
         return {
@@ -69,7 +75,7 @@ class SlowQueries(HolderInjector):
     async def check_in_force(
         self, ctx: FaultContext, connection: Connection, state: HolderRevertState
     ) -> None:
-        params = expect_params(ctx.params, SlowQueriesParams)
+        params = params_as(ctx.params, SlowQueriesParams)
         # Between two queries a backend is idle for a moment: take the best of a few looks.
         best = 0
         for _ in range(VERIFY_SAMPLES):

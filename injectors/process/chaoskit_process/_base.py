@@ -10,9 +10,9 @@ from typing import TypeVar
 
 import anyio
 import psutil
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from chaoskit import FaultContext, InjectorError, JsonValue, Params
+from chaoskit import FaultContext, InjectorError, Params
 from chaoskit_process._select import Found, SelectionError, can_signal, find, pick
 from chaoskit_process.target import ProcessTarget
 
@@ -20,9 +20,7 @@ __all__ = [
     "CALL_TIMEOUT",
     "TARGET_KIND",
     "ProcessRecord",
-    "State",
     "blocking",
-    "expect_params",
     "identify",
     "poll",
     "process_target",
@@ -37,26 +35,6 @@ _CREATE_TIME_TOLERANCE = 0.001
 
 P = TypeVar("P", bound=Params)
 R = TypeVar("R")
-S = TypeVar("S", bound="State")
-
-
-class State(BaseModel):
-    """Base of the revert-state models: JSON in and out, malformed input refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def parse(cls: type[S], revert_state: JsonValue) -> S:
-        try:
-            return cls.model_validate(revert_state)
-        except ValidationError as exc:
-            raise InjectorError(
-                f"malformed {cls.__name__} revert state {revert_state!r}: {exc}"
-            ) from exc
-
-    def to_json(self) -> JsonValue:
-        dumped: JsonValue = self.model_dump(mode="json")
-        return dumped
 
 
 class ProcessRecord(BaseModel):
@@ -94,12 +72,6 @@ def process_target(ctx: FaultContext) -> ProcessTarget:
             f"{ctx.target_name!r} is {ctx.target.kind!r}"
         )
     return ctx.target
-
-
-def expect_params(params: Params, model: type[P]) -> P:
-    if not isinstance(params, model):
-        raise InjectorError(f"expected {model.__name__} parameters, got {type(params).__name__}")
-    return params
 
 
 async def blocking(

@@ -12,11 +12,17 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    RevertState,
+)
 from chaoskit_process import _cgroup as cg
 from chaoskit_process._base import (
     TARGET_KIND,
-    State,
     blocking,
     identify,
     select,
@@ -60,7 +66,7 @@ class CgroupProcess(BaseModel):
     """the cgroup of ``groups`` it goes into"""
 
 
-class CgroupState(State):
+class CgroupState(RevertState):
     """The revert state, as JSON (cgroup paths as /proc/PID/cgroup shows them)::
 
     {"version": 1, "controller": "memory", "mount": "/sys/fs/cgroup/memory", "root": "/",

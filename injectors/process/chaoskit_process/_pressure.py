@@ -8,8 +8,19 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
-from chaoskit_process._base import TARGET_KIND, State, blocking, poll
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    RevertState,
+)
+from chaoskit_process._base import (
+    TARGET_KIND,
+    blocking,
+    poll,
+)
 from chaoskit_process._helpers import Helper, end_helpers, is_alive, tagged_helpers
 
 __all__ = ["MAX_DURATION_DEFAULT", "MAX_DURATION_HELP", "PressureInjector", "PressureState"]
@@ -21,7 +32,7 @@ MAX_DURATION_HELP = (
 )
 
 
-class PressureState(State):
+class PressureState(RevertState):
     """The revert state of a pressure fault, as JSON::
 
         {"mode": "burn", "helpers": [{"pid": 5001, "create_time": 1718000000.4}]}

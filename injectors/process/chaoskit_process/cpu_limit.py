@@ -10,8 +10,11 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from chaoskit import Duration, Params
-from chaoskit_process._base import expect_params
+from chaoskit import (
+    Duration,
+    Params,
+    params_as,
+)
 from chaoskit_process._cgroup import Version
 from chaoskit_process._limits import LimitInjector, Setting
 
@@ -52,7 +55,7 @@ class CpuLimit(LimitInjector):
     controller: ClassVar[str] = "cpu"
 
     def settings(self, params: Params, version: Version) -> list[Setting]:
-        limit = expect_params(params, CpuLimitParams)
+        limit = params_as(params, CpuLimitParams)
         if version == 1:
             return [
                 Setting(file="cpu.cfs_period_us", value=str(limit.period_us())),

@@ -14,8 +14,17 @@ from typing import ClassVar
 import psutil
 from pydantic import Field
 
-from chaoskit import Duration, FaultContext, JsonValue, Params
-from chaoskit_process._base import blocking, expect_params, select
+from chaoskit import (
+    Duration,
+    FaultContext,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_process._base import (
+    blocking,
+    select,
+)
 from chaoskit_process._helpers import Helper, end_helpers, spawn_helper
 from chaoskit_process._pressure import (
     MAX_DURATION_DEFAULT,
@@ -77,16 +86,16 @@ class CpuPressure(PressureInjector):
     mode: ClassVar[str] = "burn"
 
     async def preflight(self, ctx: FaultContext) -> None:
-        expect_params(ctx.params, CpuPressureParams)
+        params_as(ctx.params, CpuPressureParams)
         await select(ctx, check_signal=False)
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
-        expect_params(ctx.params, CpuPressureParams)
+        params_as(ctx.params, CpuPressureParams)
         return PressureState(mode=self.mode).to_json()
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         state = PressureState.parse(revert_state)
-        params = expect_params(ctx.params, CpuPressureParams)
+        params = params_as(ctx.params, CpuPressureParams)
         chosen = await select(ctx, check_signal=False)
         cpus = await blocking(
             _cpus_of, [found.pid for found in chosen], what="reading CPU affinity"

@@ -21,13 +21,20 @@ from typing import Annotated, ClassVar
 import psutil
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from chaoskit import Duration, FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import (
+    Duration,
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    RevertState,
+    params_as,
+)
 from chaoskit_process._base import (
     TARGET_KIND,
     ProcessRecord,
-    State,
     blocking,
-    expect_params,
     identify,
     poll,
     process_target,
@@ -112,7 +119,7 @@ class KillParams(Params):
     )
 
 
-class KillState(State):
+class KillState(RevertState):
     """The revert state, as JSON::
 
         {"signal": 9, "since": 1718000000.5, "matched": 1,
@@ -167,7 +174,7 @@ class Kill:
     target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
 
     async def preflight(self, ctx: FaultContext) -> None:
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         target = process_target(ctx)
         await select(ctx)
         if params.restart is not None:
@@ -181,7 +188,7 @@ class Kill:
                 raise InjectorError(problem)
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         chosen, matched = await select_counted(ctx)
         return KillState(
             signal=params.signal,
@@ -192,7 +199,7 @@ class Kill:
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         state = KillState.parse(revert_state)
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         delivered = await blocking(
             _deliver, state, what=f"sending {signal_name(state.signal)}", changes=True
         )
@@ -219,7 +226,7 @@ class Kill:
 
     async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = KillState.parse(revert_state)
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         recorded = [state.restarter] if state.restarter is not None else []
         cancelled = await blocking(
             end_helpers, ctx.tag, recorded, "restart", what="ending restart helpers", changes=True
@@ -261,7 +268,7 @@ class Kill:
 
     async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = KillState.parse(revert_state)
-        params = expect_params(ctx.params, KillParams)
+        params = params_as(ctx.params, KillParams)
         if params.exit_within is None:
             return
         alive = await poll(

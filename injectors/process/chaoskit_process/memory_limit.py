@@ -14,8 +14,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from chaoskit import Params
-from chaoskit_process._base import expect_params
+from chaoskit import (
+    Params,
+    params_as,
+)
 from chaoskit_process._cgroup import Version
 from chaoskit_process._limits import LimitInjector, Setting
 
@@ -38,7 +40,7 @@ class MemoryLimit(LimitInjector):
     controller: ClassVar[str] = "memory"
 
     def settings(self, params: Params, version: Version) -> list[Setting]:
-        limit = str(expect_params(params, MemoryLimitParams).mib * MIB)
+        limit = str(params_as(params, MemoryLimitParams).mib * MIB)
         if version == 1:
             return [
                 Setting(file="memory.limit_in_bytes", value=limit),

@@ -23,8 +23,12 @@ from chaoskit import (
     JsonValue,
     Params,
     Percentage,
+    params_as,
 )
-from chaoskit_process._base import blocking, expect_params, select
+from chaoskit_process._base import (
+    blocking,
+    select,
+)
 from chaoskit_process._helpers import Helper, end_helpers, spawn_helper
 from chaoskit_process._pressure import (
     MAX_DURATION_DEFAULT,
@@ -103,19 +107,19 @@ class MemoryPressure(PressureInjector):
     mode: ClassVar[str] = "hog"
 
     async def preflight(self, ctx: FaultContext) -> None:
-        params = expect_params(ctx.params, MemoryPressureParams)
+        params = params_as(ctx.params, MemoryPressureParams)
         await select(ctx, check_signal=False)
         refusal = await blocking(_refusal, params, what="reading available memory")
         if refusal:
             raise InjectorError(refusal)
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
-        expect_params(ctx.params, MemoryPressureParams)
+        params_as(ctx.params, MemoryPressureParams)
         return PressureState(mode=self.mode).to_json()
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         state = PressureState.parse(revert_state)
-        params = expect_params(ctx.params, MemoryPressureParams)
+        params = params_as(ctx.params, MemoryPressureParams)
         refusal = await blocking(_refusal, params, what="reading available memory")
         if refusal:
             raise InjectorError(refusal)
@@ -132,7 +136,7 @@ class MemoryPressure(PressureInjector):
 
     async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         await super().verify(ctx, revert_state)
-        params = expect_params(ctx.params, MemoryPressureParams)
+        params = params_as(ctx.params, MemoryPressureParams)
         state = PressureState.parse(revert_state)
         for helper in state.helpers:
             rss = await blocking(_rss, helper, what="reading the helper's memory")

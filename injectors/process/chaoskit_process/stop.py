@@ -15,12 +15,18 @@ from typing import ClassVar
 import psutil
 from pydantic import BaseModel, ConfigDict
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    RevertState,
+    params_as,
+)
 from chaoskit_process._base import (
     TARGET_KIND,
-    State,
     blocking,
-    expect_params,
     identify,
     poll,
     select,
@@ -47,7 +53,7 @@ class StoppedProcess(BaseModel):
     """already stopped before the fault: revert leaves it stopped"""
 
 
-class StopState(State):
+class StopState(RevertState):
     """The revert state, as JSON::
 
     {"processes": [{"pid": 4242, "create_time": 1718000000.1,
@@ -130,7 +136,7 @@ class Stop:
     target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
 
     async def preflight(self, ctx: FaultContext) -> None:
-        expect_params(ctx.params, StopParams)
+        params_as(ctx.params, StopParams)
         await select(ctx)
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:

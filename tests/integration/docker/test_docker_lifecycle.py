@@ -200,7 +200,9 @@ async def test_stopping_an_auto_removed_container(lab: Lab) -> None:
     ctx = fault_context(Stop(), target(container=web.name), {"timeout": "1s"})
     await Stop().preflight(ctx)  # warns: revert cannot start it again
     state = await Stop().inject(ctx, await Stop().prepare(ctx))
-    await until(lambda: not web.client.containers.list(all=True, filters={"id": web.id}), "removal")
+    # the low-level list: containers.list() inspects each one it lists, and the
+    # removal can land between the two (a 404)
+    await until(lambda: not web.client.api.containers(all=True, filters={"id": web.id}), "removal")
     await Stop().verify(ctx, state)  # gone is stopped
     with pytest.raises(InjectorError, match="is gone now"):
         await Stop().revert(ctx, state)

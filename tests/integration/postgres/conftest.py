@@ -14,6 +14,7 @@ import pytest
 from chaoskit_postgres import PostgresTarget
 from pg_server import PgServer, PgServerError, pg_bin_dir, start_postgres, stop_postgres
 from postgres_faults import (
+    MAX_CONNECTIONS,
     Applied,
     ApplyFault,
     connect,
@@ -27,7 +28,6 @@ from postgres_faults import (
 from chaoskit import Injector
 from chaoskit._resources import RunResources
 
-MAX_CONNECTIONS = 40
 DATABASE = "chaos"
 ORDINARY_ROLE = "app"
 ACCOUNTS = [(1, 100), (2, 200), (3, 300)]

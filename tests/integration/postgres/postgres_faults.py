@@ -21,6 +21,7 @@ from chaoskit_postgres import PostgresTarget, application_name
 from chaoskit import FaultContext, Injector, JsonValue
 
 __all__ = [
+    "MAX_CONNECTIONS",
     "Applied",
     "ApplyFault",
     "TaggedHelper",
@@ -32,6 +33,9 @@ __all__ = [
     "tagged_backends",
     "wait_until",
 ]
+
+MAX_CONNECTIONS = 40
+"""max_connections of the tests' private server (small, so exhausting it is quick)."""
 
 HOLDER_MARKER = "chaoskit_postgres/_holder.py"
 

@@ -8,9 +8,9 @@ import anyio
 import psycopg
 import pytest
 from chaoskit_postgres import ExhaustConnections, PostgresTarget, application_name
-from conftest import MAX_CONNECTIONS
 from pg_server import PgServer
 from postgres_faults import (
+    MAX_CONNECTIONS,
     ApplyFault,
     TaggedHelper,
     connect,
