@@ -339,8 +339,6 @@ def _cases(url: str, ports: dict[str, int], api: KeptAlive) -> list[Case]:
         ("upstream", "downstream"),
         ProxiesTarget(server=url, names=list(PARTITION)),
     )
-    # The ignores below: the toxic injectors narrow ``params`` (type[LatencyParams]), which
-    # mypy's check of the Injector protocol (type[Params]) rejects.
     return [
         Case(
             "toxiproxy.down", Down(), ProxyTarget(server=url, name="bench_down"), {},
@@ -349,7 +347,7 @@ def _cases(url: str, ports: dict[str, int], api: KeptAlive) -> list[Case]:
             enable(False, "bench_down"), enable(True, "bench_down"),
         ),
         Case(
-            f"toxiproxy.latency ({LATENCY_MS} ms)", Latency(),  # type: ignore[arg-type]
+            f"toxiproxy.latency ({LATENCY_MS} ms)", Latency(),
             ProxyTarget(server=url, name="bench_latency"), {"latency": f"{LATENCY_MS}ms"},
             *_toxic_probes(api, ["bench_latency"], set(down)),
             "POST /proxies/NAME/toxics (latency) directly",
@@ -357,7 +355,7 @@ def _cases(url: str, ports: dict[str, int], api: KeptAlive) -> list[Case]:
             remove(down, "bench_latency"),
         ),
         Case(
-            "toxiproxy.timeout (0: black hole)", Timeout(),  # type: ignore[arg-type]
+            "toxiproxy.timeout (0: black hole)", Timeout(),
             ProxyTarget(server=url, name="bench_timeout"), {"timeout": 0},
             *_toxic_probes(api, ["bench_timeout"], set(down)),
             "POST /proxies/NAME/toxics (timeout) directly",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from chaoskit import (
     FaultContext,
@@ -18,6 +18,8 @@ from chaoskit import (
     InjectorError,
     JsonValue,
     Params,
+    RevertState,
+    params_as,
 )
 from chaoskit_toxiproxy._client import (
     DEFAULT_TIMEOUT,
@@ -42,7 +44,6 @@ __all__ = [
     "add_toxics",
     "connect",
     "ensure_proxy",
-    "expect_params",
     "milliseconds",
     "not_in_force",
     "proxy_target",
@@ -72,7 +73,7 @@ class ToxicParams(Params):
     )
 
 
-class ProxyRevertState(BaseModel):
+class ProxyRevertState(RevertState):
     """The revert state of every Toxiproxy injector, as JSON::
 
         {"server": "http://127.0.0.1:8474", "proxy": "ledger_postgres",
@@ -84,7 +85,7 @@ class ProxyRevertState(BaseModel):
     restarted Toxiproxy). ``toxics`` names exactly the toxics the fault adds.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: ClassVar[str] = "Toxiproxy"
 
     server: str
     proxy: str
@@ -106,19 +107,6 @@ class ProxyRevertState(BaseModel):
             toxics=toxics or [],
         )
 
-    @classmethod
-    def parse(cls, revert_state: JsonValue) -> ProxyRevertState:
-        try:
-            return cls.model_validate(revert_state)
-        except ValidationError as exc:
-            raise InjectorError(
-                f"malformed Toxiproxy revert state {revert_state!r}: {exc}"
-            ) from exc
-
-    def to_json(self) -> JsonValue:
-        dumped: JsonValue = self.model_dump(mode="json")
-        return dumped
-
 
 def connect(server: str) -> ToxiproxyClient:
     """A client for one call sequence; use it as ``async with connect(url) as client``."""
@@ -132,12 +120,6 @@ def proxy_target(ctx: FaultContext) -> ProxyTarget:
             f"{ctx.target_name!r} is {ctx.target.kind!r}"
         )
     return ctx.target
-
-
-def expect_params(params: Params, model: type[P]) -> P:
-    if not isinstance(params, model):
-        raise InjectorError(f"expected {model.__name__} parameters, got {type(params).__name__}")
-    return params
 
 
 def milliseconds(seconds: float) -> int:
@@ -314,7 +296,7 @@ class ToxicInjector:
         raise NotImplementedError
 
     def _plan(self, ctx: FaultContext) -> tuple[ToxicParams, list[tuple[str, Stream]]]:
-        params = expect_params(ctx.params, ToxicParams)
+        params = params_as(ctx.params, ToxicParams)
         return params, toxic_plan(ctx.tag, params.stream)
 
     async def preflight(self, ctx: FaultContext) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from chaoskit import JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params
+from chaoskit import (
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams
 
 __all__ = ["Bandwidth", "BandwidthParams"]
 
@@ -18,8 +24,8 @@ class Bandwidth(ToxicInjector):
     """Adds a Toxiproxy ``bandwidth`` toxic: data passes at ``rate`` KB/s."""
 
     name = "toxiproxy.bandwidth"
-    params = BandwidthParams
+    params: ClassVar[type[Params]] = BandwidthParams
     toxic_type = "bandwidth"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        return {"rate": expect_params(params, BandwidthParams).rate}
+        return {"rate": params_as(params, BandwidthParams).rate}

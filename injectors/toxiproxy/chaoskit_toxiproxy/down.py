@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from chaoskit import FaultContext, FaultNotInForce, JsonValue, Params
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    JsonValue,
+    Params,
+    params_as,
+)
 from chaoskit_toxiproxy._base import (
     TARGET_KIND,
     ProxyRevertState,
     connect,
     ensure_proxy,
-    expect_params,
     not_in_force,
     proxy_target,
     revert_proxy,
@@ -33,7 +38,7 @@ class Down:
 
     async def preflight(self, ctx: FaultContext) -> None:
         target = proxy_target(ctx)
-        expect_params(ctx.params, DownParams)
+        params_as(ctx.params, DownParams)
         async with connect(target.server) as client:
             await ensure_proxy(client, target, ctx.log)
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from chaoskit import Duration, JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
+from chaoskit import (
+    Duration,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, milliseconds
 
 __all__ = ["Latency", "LatencyParams"]
 
@@ -20,9 +27,9 @@ class Latency(ToxicInjector):
     ``latency`` ± ``jitter`` before it is passed on."""
 
     name = "toxiproxy.latency"
-    params = LatencyParams
+    params: ClassVar[type[Params]] = LatencyParams
     toxic_type = "latency"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        latency = expect_params(params, LatencyParams)
+        latency = params_as(params, LatencyParams)
         return {"latency": milliseconds(latency.latency), "jitter": milliseconds(latency.jitter)}

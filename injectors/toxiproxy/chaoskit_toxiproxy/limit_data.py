@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from chaoskit import JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params
+from chaoskit import (
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams
 
 __all__ = ["LimitData", "LimitDataParams"]
 
@@ -19,8 +25,8 @@ class LimitData(ToxicInjector):
     ``bytes`` have been transmitted on the stream."""
 
     name = "toxiproxy.limit_data"
-    params = LimitDataParams
+    params: ClassVar[type[Params]] = LimitDataParams
     toxic_type = "limit_data"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        return {"bytes": expect_params(params, LimitDataParams).bytes}
+        return {"bytes": params_as(params, LimitDataParams).bytes}

@@ -8,16 +8,23 @@ from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, Self
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    InjectorError,
+    JsonValue,
+    Params,
+    RevertState,
+    params_as,
+)
 from chaoskit_toxiproxy._base import (
     TARGET_KIND,
     ProxyRevertState,
     add_toxics,
     connect,
     ensure_proxy,
-    expect_params,
     not_in_force,
     revert_proxy,
     toxic_plan,
@@ -55,7 +62,7 @@ class PartitionParams(Params):
         return self
 
 
-class PartitionRevertState(BaseModel):
+class PartitionRevertState(RevertState):
     """The revert state of ``toxiproxy.partition``, as JSON::
 
         {"mode": "blackhole",
@@ -68,7 +75,7 @@ class PartitionRevertState(BaseModel):
     fault, with the names of the toxics the fault adds to it (none for refuse).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: ClassVar[str] = "toxiproxy.partition"
 
     mode: Mode
     proxies: list[ProxyRevertState] = Field(min_length=1)
@@ -83,19 +90,6 @@ class PartitionRevertState(BaseModel):
     @property
     def server(self) -> str:
         return self.proxies[0].server
-
-    @classmethod
-    def parse(cls, revert_state: JsonValue) -> PartitionRevertState:
-        try:
-            return cls.model_validate(revert_state)
-        except ValidationError as exc:
-            raise InjectorError(
-                f"malformed toxiproxy.partition revert state {revert_state!r}: {exc}"
-            ) from exc
-
-    def to_json(self) -> JsonValue:
-        dumped: JsonValue = self.model_dump(mode="json")
-        return dumped
 
 
 def _target(ctx: FaultContext) -> ProxiesTarget | ProxyTarget:
@@ -163,7 +157,7 @@ class Partition:
         return [name for name, _ in toxic_plan(ctx.tag, params.direction)]
 
     async def preflight(self, ctx: FaultContext) -> None:
-        params = expect_params(ctx.params, PartitionParams)
+        params = params_as(ctx.params, PartitionParams)
         target = _target(ctx)
         async with connect(target.server) as client:
             proxies = await _resolve(client, target, ctx, ensure=True)
@@ -177,7 +171,7 @@ class Partition:
         ctx.log.info("toxiproxy.partition_selected", proxies=[proxy.name for proxy in proxies])
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
-        params = expect_params(ctx.params, PartitionParams)
+        params = params_as(ctx.params, PartitionParams)
         target = _target(ctx)
         async with connect(target.server) as client:
             proxies = await _resolve(client, target, ctx, ensure=False)
@@ -189,7 +183,7 @@ class Partition:
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         state = PartitionRevertState.parse(revert_state)
-        params = expect_params(ctx.params, PartitionParams)
+        params = params_as(ctx.params, PartitionParams)
         plan = toxic_plan(ctx.tag, params.direction) if params.mode == "blackhole" else []
         expected = [name for name, _ in plan]
         if state.mode != params.mode or any(entry.toxics != expected for entry in state.proxies):

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from chaoskit import Duration, JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
+from chaoskit import (
+    Duration,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, milliseconds
 
 __all__ = ["ResetPeer", "ResetPeerParams"]
 
@@ -21,8 +28,8 @@ class ResetPeer(ToxicInjector):
     is closed with a reset after ``timeout``, discarding unsent data."""
 
     name = "toxiproxy.reset_peer"
-    params = ResetPeerParams
+    params: ClassVar[type[Params]] = ResetPeerParams
     toxic_type = "reset_peer"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        return {"timeout": milliseconds(expect_params(params, ResetPeerParams).timeout)}
+        return {"timeout": milliseconds(params_as(params, ResetPeerParams).timeout)}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from chaoskit import Duration, JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params
+from chaoskit import (
+    Duration,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams
 
 __all__ = ["Slicer", "SlicerParams"]
 
@@ -29,11 +34,11 @@ class Slicer(ToxicInjector):
     ``average_size`` ± ``size_variation`` bytes, each sent ``delay`` apart."""
 
     name = "toxiproxy.slicer"
-    params = SlicerParams
+    params: ClassVar[type[Params]] = SlicerParams
     toxic_type = "slicer"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        slicer = expect_params(params, SlicerParams)
+        slicer = params_as(params, SlicerParams)
         return {
             "average_size": slicer.average_size,
             "size_variation": slicer.size_variation,

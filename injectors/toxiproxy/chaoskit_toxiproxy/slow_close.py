@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from chaoskit import Duration, JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
+from chaoskit import (
+    Duration,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, milliseconds
 
 __all__ = ["SlowClose", "SlowCloseParams"]
 
@@ -19,8 +26,8 @@ class SlowClose(ToxicInjector):
     close reaches the other side ``delay`` late."""
 
     name = "toxiproxy.slow_close"
-    params = SlowCloseParams
+    params: ClassVar[type[Params]] = SlowCloseParams
     toxic_type = "slow_close"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        return {"delay": milliseconds(expect_params(params, SlowCloseParams).delay)}
+        return {"delay": milliseconds(params_as(params, SlowCloseParams).delay)}

@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from chaoskit import Duration, JsonValue, Params
-from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, expect_params, milliseconds
+from chaoskit import (
+    Duration,
+    JsonValue,
+    Params,
+    params_as,
+)
+from chaoskit_toxiproxy._base import ToxicInjector, ToxicParams, milliseconds
 
 __all__ = ["Timeout", "TimeoutParams"]
 
@@ -22,8 +29,8 @@ class Timeout(ToxicInjector):
     connection is closed after ``timeout`` (or never, when it is 0)."""
 
     name = "toxiproxy.timeout"
-    params = TimeoutParams
+    params: ClassVar[type[Params]] = TimeoutParams
     toxic_type = "timeout"
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
-        return {"timeout": milliseconds(expect_params(params, TimeoutParams).timeout)}
+        return {"timeout": milliseconds(params_as(params, TimeoutParams).timeout)}
