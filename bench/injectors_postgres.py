@@ -4,7 +4,8 @@
 import injectors_postgres as m; print(m.benchmark(20))"
 
 For each injector: inject latency (call start → the effect seen by a tight
-independent probe on its own connection) and revert latency (call start → the
+independent probe on its own connection; each trial runs preflight first, as a run
+does at its start, which starts the standby holder) and revert latency (call start → the
 effect gone), p50 and p99 over ``trials`` trials, beside the raw round trip of
 the component: a new connection + ``SELECT 1`` (what any client pays to ask
 PostgreSQL anything), target ratio 2.0. Two more rows put inject beside doing
@@ -68,6 +69,8 @@ USABLE = MAX_CONNECTIONS - 3  # superuser_reserved_connections defaults to 3
 SLEEPERS = 4
 TARGET_RATIO = 2.0
 PROBE_DEADLINE = 30.0
+STANDBY_SETTLE = 0.2
+"""Between preflight and inject; a run's baseline is seconds long."""
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 Probe = Callable[[FaultContext], Awaitable[bool]]
 
@@ -130,6 +133,10 @@ async def _trials(
     injects, reverts = [], []
     for _ in range(trials):
         ctx = _context(injector, dsn, params)
+        # as a run does it: preflight at the start (it starts the standby holder), then
+        # at least the baseline passes before the fault's inject
+        await injector.preflight(ctx)
+        await anyio.sleep(STANDBY_SETTLE)
         state = await injector.prepare(ctx)
         applied: list[Any] = []
 

@@ -39,7 +39,7 @@ from chaoskit_postgres._connect import (
     server_label,
     with_session_settings,
 )
-from chaoskit_postgres._holding import holder_alive, start_holder, stop_holders
+from chaoskit_postgres._holding import holder_alive, start_holder, start_standby, stop_holders
 from chaoskit_postgres.target import PostgresTarget
 
 __all__ = [
@@ -284,6 +284,7 @@ class HolderInjector:
             ctx.log.warning(
                 "postgres.tagged_backends_present", application_name=name, count=leftovers
             )
+        start_standby(name, libpq_path())
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
         target = postgres_target(ctx)

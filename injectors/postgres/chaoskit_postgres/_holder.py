@@ -20,12 +20,14 @@ a fallback), releases what it holds (cancelling running queries, closing the
 connections, which ends their backends) and exits. It runs in its own session,
 so that a Ctrl-C meant for the runner does not end the fault behind its back.
 
-It starts on every inject, so it starts fast: it runs as a script with
-``-I -S`` (no site-packages to scan) and imports a few standard modules only.
-It talks to PostgreSQL through libpq directly (ctypes, the very library file
-psycopg uses, named in the spec): importing psycopg alone costs a few hundred
-milliseconds, which was most of the inject latency. Each connection is used by
-one thread at a time, as libpq requires.
+It starts fast: it runs as a script with ``-I -S`` (no site-packages to scan)
+and imports a few standard modules only. It talks to PostgreSQL through libpq
+directly (ctypes, the very library file psycopg uses, named in the spec):
+importing psycopg alone costs a few hundred milliseconds, which was most of the
+inject latency. Faster still, the injector starts one ahead, at preflight, with
+``--libpq PATH``: that standby loads libpq and waits for its spec (at most
+``STANDBY_IDLE``), so inject pays neither the process start nor the load.
+Each connection is used by one thread at a time, as libpq requires.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 PARENT_POLL_INTERVAL = 0.5
+STANDBY_IDLE = 900.0
+"""A standby holder (started ahead, at preflight) that gets no spec in this long exits."""
 OPEN_GRACE = 1.0
 """Beyond open_timeout, so that the server's own lock_timeout and
 statement_timeout (set to open_timeout) fire first, with their precise error."""
@@ -345,12 +349,13 @@ def _set_up(spec: dict[str, Any], held: Held, stop: threading.Event) -> dict[str
     return facts
 
 
-def _hold(spec: dict[str, Any], parent: int) -> int:
+def _hold(spec: dict[str, Any], parent: int, loaded: dict[str, LibPq]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        held = Held(LibPq(str(spec["libpq"])))
+        path = str(spec["libpq"])
+        held = Held(loaded[path] if path in loaded else LibPq(path))
         facts = _set_up(spec, held, stop)
     except HolderFailure as exc:
         # A set-up thread may still be blocked in libpq: exit without waiting;
@@ -365,28 +370,48 @@ def _hold(spec: dict[str, Any], parent: int) -> int:
     return 0
 
 
-def _arguments(argv: list[str]) -> tuple[str, int]:
-    """(application name, parent pid) from ``--application-name NAME --parent PID``."""
+def _arguments(argv: list[str]) -> tuple[str, int, str | None]:
+    """(application name, parent pid, libpq to load ahead or None) from
+    ``--application-name NAME --parent PID [--libpq PATH]``."""
     try:
         options = dict(zip(argv[::2], argv[1::2], strict=True))
-        return options["--application-name"], int(options["--parent"])
+        return options["--application-name"], int(options["--parent"]), options.get("--libpq")
     except (KeyError, ValueError) as exc:
-        raise SystemExit(f"usage: _holder.py --application-name NAME --parent PID ({exc})") from exc
+        raise SystemExit(
+            f"usage: _holder.py --application-name NAME --parent PID [--libpq PATH] ({exc})"
+        ) from exc
+
+
+def _spec_arrives() -> bool:
+    """Wait for the spec on stdin; False if none came within STANDBY_IDLE."""
+    import select
+
+    readable, _, _ = select.select([sys.stdin.buffer], [], [], STANDBY_IDLE)
+    return bool(readable)
 
 
 def main(argv: list[str] | None = None) -> int:
-    _, parent = _arguments(sys.argv[1:] if argv is None else argv)
+    _, parent, libpq = _arguments(sys.argv[1:] if argv is None else argv)
     _die_with_parent()
     if os.getppid() != parent:
         return 0  # the parent died before we could ask to be told
+    loaded: dict[str, LibPq] = {}
+    if libpq is not None:  # a standby: get ready for the spec before it comes
+        with contextlib.suppress(HolderFailure):  # reported when the spec names it
+            loaded[libpq] = LibPq(libpq)
+        if not _spec_arrives():
+            return 0
+    line = sys.stdin.buffer.readline(1 << 20)
+    if not line:
+        return 0  # stdin closed without a spec: a standby that was not needed
     try:
-        spec = json.loads(sys.stdin.buffer.readline(1 << 20))
+        spec = json.loads(line)
         if not isinstance(spec, dict) or spec.get("mode") not in MODES:
             raise ValueError("expected an object with a known mode")
     except ValueError as exc:
         _report({"event": "failed", "error": f"malformed holder spec: {exc}"})
         return 1
-    return _hold(spec, parent)
+    return _hold(spec, parent, loaded)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ __all__ = [
     "find_holders",
     "holder_alive",
     "start_holder",
+    "start_standby",
     "stop_holders",
 ]
 
@@ -45,6 +46,8 @@ MAX_REPORT_BYTES = 1 << 20
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """Holders started by this process, by pid: only so that they are reaped."""
+_standby: dict[str, subprocess.Popen[bytes]] = {}
+"""A holder started ahead for each application_name, waiting for its spec."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,9 @@ class HolderReady:
     facts: dict[str, JsonValue]
 
 
-def _command(application_name: str) -> list[str]:
+def _command(application_name: str, libpq: str | None) -> list[str]:
     # -I -S: no site-packages to scan at start-up; the holder needs only the stdlib.
-    return [
+    command = [
         sys.executable,
         "-I",
         "-S",
@@ -68,6 +71,38 @@ def _command(application_name: str) -> list[str]:
         "--parent",
         str(os.getpid()),
     ]
+    return command if libpq is None else [*command, "--libpq", libpq]
+
+
+def _spawn(application_name: str, libpq: str | None = None) -> subprocess.Popen[bytes]:
+    try:
+        # Started from the event-loop thread on purpose: PR_SET_PDEATHSIG fires
+        # when the *thread* that forked the holder exits, and a worker thread
+        # may exit while the fault is still meant to hold.
+        process = subprocess.Popen(
+            _command(application_name, libpq),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise InjectorError(f"cannot start the holder process {HOLDER_SCRIPT}: {exc}") from exc
+    _children[process.pid] = process
+    return process
+
+
+def start_standby(application_name: str, libpq: str) -> None:
+    """Start a holder ahead of the fault (at preflight) that loads ``libpq`` and
+    waits for its spec, so that inject pays no process start. It holds nothing
+    until then; unused, it ends with this process, at the fault's revert (which
+    stops every holder of ``application_name``) or after its own idle limit.
+    Best effort: if it cannot start, inject starts a holder as usual."""
+    waiting = _standby.get(application_name)
+    if waiting is not None and waiting.poll() is None:
+        return
+    with contextlib.suppress(InjectorError):
+        _standby[application_name] = _spawn(application_name, libpq)
 
 
 def _exchange(process: subprocess.Popen[bytes], spec: bytes) -> dict[str, Any]:
@@ -104,20 +139,9 @@ async def start_holder(
     On any failure, including cancellation, the holder is stopped before this
     returns or raises.
     """
-    try:
-        # Started from the event-loop thread on purpose: PR_SET_PDEATHSIG fires
-        # when the *thread* that forked the holder exits, and a worker thread
-        # may exit while the fault is still meant to hold.
-        process = subprocess.Popen(
-            _command(application_name),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise InjectorError(f"cannot start the holder process {HOLDER_SCRIPT}: {exc}") from exc
-    _children[process.pid] = process
+    process = _standby.pop(application_name, None)
+    if process is None or process.poll() is not None:
+        process = _spawn(application_name)
     payload = json.dumps(spec).encode()
     try:
         with anyio.fail_after(timeout):

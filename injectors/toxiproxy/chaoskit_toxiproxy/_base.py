@@ -230,19 +230,42 @@ async def revert_proxy(
     *,
     reenable: bool,
 ) -> None:
-    """Undo a fault on one proxy: re-create the proxy if the server lost it,
-    remove the toxics the state names (missing ones are fine) and, with
-    ``reenable``, enable it again if it was enabled before. Reads the result
-    back and raises :class:`InjectorError` if it did not take."""
-    proxy, recreated = await restore_proxy(client, state, log)
-    if recreated:
-        return  # as it was before the fault, and without any of our toxics
+    """Undo a fault on one proxy: remove the toxics the state names (missing ones
+    are fine) and, with ``reenable``, enable it again if it was enabled before;
+    re-create the proxy if the server lost it. Reads the result back and raises
+    :class:`InjectorError` if it did not take.
+
+    The undo is tried first and the proxy looked up only when the server says it
+    is gone: the fault ends with the first request, not after a read."""
+    if not state.toxics and not (reenable and state.enabled):
+        await restore_proxy(client, state, log)  # nothing to undo; only make sure it exists
+        return
+    try:
+        await _undo(client, state, log, reenable=reenable)
+    except ProxyNotFound:
+        _, recreated = await restore_proxy(client, state, log)
+        if not recreated:  # someone else re-created it meanwhile: undo on that one
+            await _undo(client, state, log, reenable=reenable)
+
+
+async def _undo(
+    client: ToxiproxyClient,
+    state: ProxyRevertState,
+    log: FilteringBoundLogger,
+    *,
+    reenable: bool,
+) -> None:
     for toxic_name in state.toxics:
         try:
             await client.remove_toxic(state.proxy, toxic_name)
         except ToxicNotFound:
             continue
         log.info("toxiproxy.toxic_removed", proxy=state.proxy, toxic=toxic_name)
+    if reenable and state.enabled:
+        enabled = await client.set_enabled(state.proxy, True)  # a no-op when it is
+        if not enabled.enabled:
+            raise InjectorError(f"proxy {state.proxy!r} is still disabled after enabling it")
+        log.info("toxiproxy.proxy_enabled", proxy=state.proxy)
     if state.toxics:
         remaining = {toxic.name for toxic in await client.list_toxics(state.proxy)}
         left = sorted(remaining & set(state.toxics))
@@ -250,11 +273,6 @@ async def revert_proxy(
             raise InjectorError(
                 f"toxics {left} are still on proxy {state.proxy!r} after removing them"
             )
-    if reenable and state.enabled and not proxy.enabled:
-        enabled = await client.set_enabled(state.proxy, True)
-        if not enabled.enabled:
-            raise InjectorError(f"proxy {state.proxy!r} is still disabled after enabling it")
-        log.info("toxiproxy.proxy_enabled", proxy=state.proxy)
 
 
 async def not_in_force(

@@ -139,3 +139,36 @@ async def test_revert_without_inject_is_harmless(target: PostgresTarget) -> None
     ctx = fault_context(injector, target, {"table": "accounts", "mode": "exclusive"})
 
     await injector.revert(ctx, await injector.prepare(ctx))
+
+
+async def test_preflight_starts_a_standby_holder_that_inject_uses(
+    target: PostgresTarget, superuser_dsn: str
+) -> None:
+    """Preflight starts the holder ahead (holding nothing) so that inject pays no
+    process start; inject hands it the spec; revert leaves no holder."""
+    injector = HoldLock()
+    ctx = fault_context(injector, target, {"table": "accounts", "where": "id = 1"})
+    name = application_name(ctx.tag)
+    await injector.preflight(ctx)
+    [standby] = holder_processes(name)
+    assert tagged_backends(superuser_dsn, name) == 0  # waiting, not holding
+    state = await injector.inject(ctx, await injector.prepare(ctx))
+    try:
+        assert json.loads(json.dumps(state))["holder_pid"] == standby
+        assert tagged_backends(superuser_dsn, name) == 1
+        await injector.verify(ctx, state)
+    finally:
+        await injector.revert(ctx, state)
+    assert holder_processes(name) == []
+    assert tagged_backends(superuser_dsn, name) == 0
+
+
+async def test_an_unused_standby_goes_with_the_revert(target: PostgresTarget) -> None:
+    """A fault prepared but never injected (the run was aborted first): its
+    revert stops the standby too."""
+    injector = HoldLock()
+    ctx = fault_context(injector, target, {"table": "accounts", "where": "id = 1"})
+    await injector.preflight(ctx)
+    assert len(holder_processes(application_name(ctx.tag))) == 1
+    await injector.revert(ctx, await injector.prepare(ctx))
+    assert holder_processes(application_name(ctx.tag)) == []
