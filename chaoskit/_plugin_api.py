@@ -193,6 +193,9 @@ class Probe(Protocol):
 
     # Optional: ``async def warm_up(self) -> None`` is awaited once in preflight
     # (import heavy clients there, not in the first sample).
+    # Optional: ``value_unit: ClassVar[str]`` ("MiB", "%" ...) says the value is a
+    # measurement, a number or a mapping of names to numbers: results.json then
+    # summarises it per phase (``probes[].values``), as resource probes do.
 
 
 def latency_verdict(latency: float, threshold: Threshold | None) -> str:

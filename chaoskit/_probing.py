@@ -23,6 +23,7 @@ from chaoskit._registry import Registry
 from chaoskit._resources import RunResources
 from chaoskit._results import ProbeSummary
 from chaoskit._timeline import Sample
+from chaoskit._values import PhasedValues
 
 __all__ = ["ProbeCrashed", "ProbeRunner", "ProbeSlot"]
 
@@ -49,6 +50,7 @@ class ProbeSlot:
     last_detail: str = ""
     last_start: float | None = None
     histograms: PhasedHistograms | None = None
+    values: PhasedValues | None = None
     context: ProbeContext | None = None
     lateness: list[float] = field(default_factory=list)
     """How late each sample started after its intended time (scheduler jitter)."""
@@ -65,6 +67,8 @@ class ProbeSlot:
             latency_max=self.latency_max,
             last_detail=self.last_detail,
             latency=self.histograms.summary() if self.histograms is not None else {},
+            unit=getattr(self.probe, "value_unit", None),
+            values=self.values.summary() if self.values is not None else {},
         )
 
 
@@ -87,6 +91,8 @@ class ProbeRunner:
         if phase_of is not None:
             for slot in self.slots:
                 slot.histograms = PhasedHistograms(phase_of)
+                if getattr(slot.probe, "value_unit", None) is not None:
+                    slot.values = PhasedValues(phase_of)
         self.samples: list[Sample] = []
         self._journal = journal
         self._resources = resources
@@ -158,6 +164,8 @@ class ProbeRunner:
         slot.latency_max = max(slot.latency_max or 0.0, sample.latency)
         if slot.histograms is not None:
             slot.histograms.record(sample.latency)
+        if slot.values is not None:
+            slot.values.record(sample.value)
         if not sample.ok:
             slot.failures += 1
             slot.last_detail = sample.detail

@@ -28,6 +28,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "Stats",
+    "ValueSummary",
 ]
 
 SCHEMA_VERSION = 1
@@ -175,6 +176,15 @@ class DataLoss(_Model):
     audit_seconds: float
 
 
+class ValueSummary(_Model):
+    """A probe's numeric readings in one phase (resource usage, a queue depth …)."""
+
+    count: int
+    min: float
+    max: float
+    mean: float
+
+
 class ProbeSummary(_Model):
     name: str
     kind: str
@@ -187,6 +197,16 @@ class ProbeSummary(_Model):
     last_detail: str = ""
     latency: dict[str, LatencySummary] = Field(
         default_factory=dict, description="per phase, from an HDR histogram"
+    )
+    unit: str | None = Field(None, description="of the values, for a probe that measures")
+    values: dict[str, dict[str, ValueSummary]] = Field(
+        default_factory=dict,
+        description=(
+            "per phase, per reading, for a probe that measures (a value_unit): a value "
+            "that is a number is the reading 'value'; one that maps names to numbers (a "
+            "container, a process each) gives one reading per name. Resource probes give "
+            "resource usage here."
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaoskit._results import RunResult, Stats
+from chaoskit._results import ProbeSummary, RunResult, Stats
 from chaoskit._units import format_duration
 
 __all__ = ["render_summary"]
@@ -73,6 +73,7 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
                 f"    {p.name:<20} {p.scope:<8} {p.samples:>5} samples {p.failures:>4} failed"
                 f"{detail}"
             )
+            lines += _value_lines(p)
     for stream in result.load:
         lines.append(f"  load        {stream.name} ({stream.mode} loop): {stream.sent} sent")
         for phase in ("baseline", "fault-phase", "recovery"):
@@ -102,3 +103,24 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
         lines += [f"  !!   - {item}" for item in result.left_applied]
     lines.append(f"  run dir     {run_dir}  (results.json, journal.jsonl)")
     return "\n".join(lines)
+
+
+_PHASES = ("baseline", "fault-phase", "recovery")
+_READINGS_SHOWN = 3
+
+
+def _value_lines(probe: ProbeSummary) -> list[str]:
+    """Numeric readings per phase, mean (max), for the first few names."""
+    names = sorted({name for stats in probe.values.values() for name in stats})
+    lines = []
+    for name in names[:_READINGS_SHOWN]:
+        parts = [
+            f"{phase} {stats.mean:.4g} (max {stats.max:.4g})"
+            for phase in _PHASES
+            if (stats := probe.values.get(phase, {}).get(name)) is not None
+        ]
+        unit = f" ({probe.unit})" if probe.unit else ""
+        lines.append(f"      {name}{unit}: " + " · ".join(parts))
+    if len(names) > _READINGS_SHOWN:
+        lines.append(f"      … and {len(names) - _READINGS_SHOWN} more in results.json")
+    return lines

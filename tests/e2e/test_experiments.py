@@ -214,6 +214,10 @@ def test_memory_pressure_is_tolerated_and_the_limit_restored(
     # the hog's 64 MiB is charged to the ledger's container, under its 128 MiB limit
     assert min(held) >= max(before) + 56, (before, held)
     assert max(held) < 128
+    # and results.json says so per phase
+    [probe] = [p for p in result["probes"] if p["name"] == "ledger-memory"]
+    per_phase = {phase: stats["chaoskit-lab-ledger"] for phase, stats in probe["values"].items()}
+    assert per_phase["fault-phase"]["max"] >= per_phase["baseline"]["max"] + 56, per_phase
     assert all(r["ok"] for r in samples(tmp_path, "ledger-not-restarted"))
     [loss] = result["data_loss"]
     assert loss["lost"] == 0
@@ -233,6 +237,8 @@ def test_cpu_pressure_is_throttled_to_the_quota_and_the_quota_restored(
     assert busy, result["faults"]
     # a busy loop would take a whole CPU; the quota holds the container to 20 % of one
     assert all(14 <= percent <= 26 for percent in busy), busy
+    [probe] = [p for p in result["probes"] if p["name"] == "ledger-cpu"]
+    assert probe["values"]["fault-phase"]["chaoskit-lab-ledger"]["max"] <= 26, probe
     [transfers] = result["load"]
     phases = transfers["phases"]
     # requests wait for the next CFS period: the throttling shows in the latency

@@ -59,6 +59,8 @@ class CpuProbe:
     running fails the sample."""
 
     name: ClassVar[str] = "docker.cpu"
+    value_unit: ClassVar[str] = "%"
+    """The value is a measurement: chaoskit summarises it per phase."""
     params: ClassVar[type[Params]] = CpuParams
     expect: ClassVar[type[Expect]] = CpuExpect
 

@@ -39,6 +39,8 @@ class MemoryProbe:
     fails the sample."""
 
     name: ClassVar[str] = "docker.memory"
+    value_unit: ClassVar[str] = "MiB"
+    """The value is a measurement: chaoskit summarises it per phase."""
     params: ClassVar[type[Params]] = MemoryParams
     expect: ClassVar[type[Expect]] = MemoryExpect
 

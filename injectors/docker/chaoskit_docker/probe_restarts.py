@@ -27,6 +27,8 @@ class RestartsProbe:
     ``{name: count}``."""
 
     name: ClassVar[str] = "docker.restarts"
+    value_unit: ClassVar[str] = "restarts"
+    """The value is a measurement: chaoskit summarises it per phase."""
     params: ClassVar[type[Params]] = RestartsParams
     expect: ClassVar[type[Expect]] = RestartsExpect
 

@@ -60,6 +60,8 @@ class CpuProbe:
     """The value is the summed CPU percent; no matching process is a failed sample."""
 
     name: ClassVar[str] = "process.cpu"
+    value_unit: ClassVar[str] = "%"
+    """The value is a measurement: chaoskit summarises it per phase."""
     params: ClassVar[type[Params]] = CpuParams
     expect: ClassVar[type[Expect]] = CpuExpect
 

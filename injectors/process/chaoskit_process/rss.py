@@ -36,6 +36,8 @@ class RssProbe:
     """The value is the total RSS in MiB; no matching process is a failed sample."""
 
     name: ClassVar[str] = "process.rss"
+    value_unit: ClassVar[str] = "MiB"
+    """The value is a measurement: chaoskit summarises it per phase."""
     params: ClassVar[type[Params]] = ProbeParams
     expect: ClassVar[type[Expect]] = RssExpect
 

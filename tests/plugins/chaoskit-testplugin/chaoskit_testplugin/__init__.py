@@ -97,6 +97,7 @@ class FakeFlagCount:
     """Counts the flags present in a fake.dir target; ok when at most ``max``."""
 
     name: ClassVar[str] = "fake.flag_count"
+    value_unit: ClassVar[str] = "flags"
     params: ClassVar[type[Params]] = FlagCountParams
     expect: ClassVar[type[Expect]] = FlagCountExpect
 
