@@ -85,6 +85,10 @@ def test_network_blackhole_commits_writes_it_cannot_acknowledge(
     assert loss["phantom"] == 0
     # the INSERTs reached PostgreSQL and committed; only the answers were lost
     assert loss["indeterminate_present"] > 0, loss
+    # and the whole set of proxies read back whole (toxiproxy.proxy_state on the set)
+    [restored] = result["recovery_probes"]
+    assert restored["ok"] is True, restored
+    assert restored["value"]["ledger_postgres"]["toxics"] == []
 
 
 def test_network_latency_breaks_the_latency_objective_only(runtime: str, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import pytest
 import structlog
 import yaml
 from chaoskit_cli import run_chaoskit, start_chaoskit, wait_for_event
-from chaoskit_toxiproxy import Partition, ProxiesTarget
+from chaoskit_toxiproxy import Partition, ProxiesTarget, ProxyStateExpect, ProxyStateProbe
 from servers import (
     HOST,
     ProxyHandle,
@@ -39,7 +39,9 @@ from toxiproxy_faults import Applied, ApplyFault, MakeNamedProxy, fault_context,
 from chaoskit import (
     FaultNotInForce,
     InjectorError,
+    ProbeContext,
 )
+from chaoskit._resources import RunResources
 
 pytestmark = [pytest.mark.integration]
 
@@ -622,3 +624,41 @@ def test_kill_9_then_rollback_heals_the_partition(
     code, out, err = run_chaoskit(["rollback", str(run_dir)], tmp_path)
     assert code == 0, out + err
     assert "nothing to do" in out
+
+
+@pytest.mark.anyio
+async def test_proxy_state_probe_reads_the_whole_set(
+    http_group: Group, apply_fault: ApplyFault
+) -> None:
+    """toxiproxy.proxy_state over a toxiproxy.proxies target: one reading per
+    selected proxy (the outsider is not read), ok only when every one holds."""
+    probe, resources = ProxyStateProbe(), RunResources()
+
+    async def observe(expect: dict[str, Any]) -> Any:
+        return await probe.observe(
+            ProbeContext(
+                probe_name="set-state",
+                params=ProxyStateProbe.params.model_validate({"target": "set"}),
+                expect=ProxyStateExpect.model_validate(expect),
+                timeout=5.0,
+                target=by_match(http_group),
+                log=structlog.get_logger(),
+                resources=resources,
+            )
+        )
+
+    healthy_set = {"enabled": True, "toxics": "== 0"}
+    try:
+        before = await observe(healthy_set)
+        assert before.ok, before.detail
+        assert sorted(before.value) == http_group.names
+        fault = await apply_fault(Partition(), by_match(http_group), {"mode": "blackhole"})
+        during = await observe(healthy_set)
+        assert not during.ok
+        for name in http_group.names:
+            assert f"{name}: 2 toxics, expected == 0" in during.detail
+            assert len(during.value[name]["toxics"]) == 2
+        await fault.revert()
+        assert (await observe(healthy_set)).ok
+    finally:
+        await resources.aclose()

@@ -167,7 +167,7 @@ async def test_probe_observes_a_missing_proxy_or_server_as_not_ok(
 
 @pytest.mark.anyio
 async def test_probe_needs_a_proxy_target(resources: ResourceStack) -> None:
-    with pytest.raises(PluginError, match=r"needs a toxiproxy\.proxy target"):
+    with pytest.raises(PluginError, match=r"needs a toxiproxy\.proxy or toxiproxy\.proxies target"):
         await ProxyStateProbe().observe(probe_context(resources, None, {}))
 
 
