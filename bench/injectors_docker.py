@@ -37,14 +37,13 @@ removed at the end.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
-import math
-import statistics
 import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +51,10 @@ import anyio
 import docker
 import docker.errors
 import structlog
+from _timing import Row, latency_rows, timed_until, vs_direct_row
 
 from chaoskit import FaultContext, Injector
 
-Row = tuple[str, float, str, str, float, float | None]
-TARGET_RATIO = 2.0
-PROBE_DEADLINE = 30.0
 POLL = 0.0002
 MIB = 1 << 20
 HOG_MIB = 32
@@ -69,11 +66,6 @@ LABEL = "chaoskit.bench"
 HTTPD = ["sh", "-c", "mkdir -p /www && echo ok > /www/health && exec httpd -f -p 80 -h /www"]
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # warnings off
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def _read(path: str) -> str:
@@ -174,25 +166,6 @@ def _context(injector: Injector, container: str, params: dict[str, Any]) -> Faul
     )
 
 
-async def _timed_until(action: Callable[[], Awaitable[object]], seen: Callable[[], bool]) -> float:
-    """Seconds from the start of ``action`` until ``seen()`` first holds (polled
-    beside it, sleeping between polls so the worker threads keep the GIL);
-    waits for ``action`` to finish too."""
-    started = time.perf_counter()
-    observed: list[float] = []
-
-    async def watch() -> None:
-        with anyio.fail_after(PROBE_DEADLINE):
-            while not seen():
-                await anyio.sleep(POLL)
-        observed.append(time.perf_counter() - started)
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        await action()
-    return observed[0]
-
-
 @dataclass
 class Timings:
     injects: list[float] = field(default_factory=list)
@@ -215,9 +188,10 @@ async def _lifecycle(
         applied.append(await injector.inject(ctx, state))
 
     try:
-        timings.injects.append(await _timed_until(inject, in_force))
+        timings.injects.append(await timed_until(inject, in_force, poll=POLL))
         final = applied[0]
-        timings.reverts.append(await _timed_until(lambda: injector.revert(ctx, final), gone))
+        revert = functools.partial(injector.revert, ctx, final)
+        timings.reverts.append(await timed_until(revert, gone, poll=POLL))
     finally:
         await injector.revert(ctx, applied[0] if applied else state)
 
@@ -261,9 +235,9 @@ async def _run_case(case: Case, container: str, trials: int) -> Timings:
         if case.before_trial is not None:
             case.before_trial()
         timings.direct.append(
-            await _timed_until(lambda: anyio.to_thread.run_sync(case.direct), seen)
+            await timed_until(lambda: anyio.to_thread.run_sync(case.direct), seen, poll=POLL)
         )
-        await _timed_until(lambda: anyio.to_thread.run_sync(case.undo_direct), gone)
+        await timed_until(lambda: anyio.to_thread.run_sync(case.undo_direct), gone, poll=POLL)
     return timings
 
 
@@ -503,33 +477,11 @@ async def _measure(trials: int) -> list[Row]:
     finally:
         lab.close()
         client.close()
-    anchor_p50, anchor_p99 = _percentile(anchor, 0.5), _percentile(anchor, 0.99)
     anchor_name = "Docker Engine API ping round trip (SDK)"
     rows: list[Row] = []
     for name, timings in results:
-        n = f"n={len(timings.injects)}"
-        for what, values in (("inject", timings.injects), ("revert", timings.reverts)):
-            for label, q, anchor_value in (("p50", 0.5, anchor_p50), ("p99", 0.99, anchor_p99)):
-                rows.append(
-                    (
-                        f"{name} {what} {label} ({n})",
-                        _percentile(values, q) * 1000,
-                        "ms",
-                        f"{anchor_name} {label}",
-                        anchor_value * 1000,
-                        TARGET_RATIO,
-                    )
-                )
-        rows.append(
-            (
-                f"{name} inject p50 ({n})",
-                statistics.median(timings.injects) * 1000,
-                "ms",
-                f"{timings.direct_name} p50",
-                statistics.median(timings.direct) * 1000,
-                TARGET_RATIO,
-            )
-        )
+        rows += latency_rows(name, timings.injects, timings.reverts, anchor_name, anchor)
+        rows.append(vs_direct_row(name, timings.injects, timings.direct_name, timings.direct))
     return rows
 
 

@@ -37,9 +37,7 @@ Starts and stops its own server (tests/pg_server.py); nothing is left behind.
 from __future__ import annotations
 
 import functools
-import math
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -51,6 +49,7 @@ from typing import Any
 import anyio
 import psycopg
 import structlog
+from _timing import Row, latency_rows, timed_until, vs_direct_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -63,24 +62,15 @@ from chaoskit._load_model import LookupSpec
 from chaoskit._resources import RunResources
 from chaoskit._results import DataLoss
 
-Row = tuple[str, float, str, str, float, float | None]
 MAX_CONNECTIONS = 40
 USABLE = MAX_CONNECTIONS - 3  # superuser_reserved_connections defaults to 3
 SLEEPERS = 4
-TARGET_RATIO = 2.0
-PROBE_DEADLINE = 30.0
 STANDBY_SETTLE = 0.2
 """Between preflight and inject; a run's baseline is seconds long."""
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 Probe = Callable[[FaultContext], Awaitable[bool]]
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # warnings off
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = max(0, math.ceil(q * len(ordered)) - 1)
-    return ordered[index]
 
 
 def _context(injector: Injector, dsn: str, params: dict[str, Any]) -> FaultContext:
@@ -100,26 +90,6 @@ async def _scalar(observer: AsyncConn, query: str, params: list[Any] | None = No
     cursor = await observer.execute(query, params)
     row = await cursor.fetchone()
     return int(row[0]) if row else 0
-
-
-async def _timed_until(
-    action: Callable[[], Awaitable[object]], seen: Callable[[], Awaitable[bool]]
-) -> float:
-    """Seconds from the start of ``action`` until ``seen()`` first holds (polled
-    back to back beside it); waits for ``action`` to finish too."""
-    started = time.perf_counter()
-    observed: list[float] = []
-
-    async def watch() -> None:
-        with anyio.fail_after(PROBE_DEADLINE):
-            while not await seen():
-                await anyio.sleep(0)
-        observed.append(time.perf_counter() - started)
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        await action()
-    return observed[0]
 
 
 async def _trials(
@@ -146,9 +116,9 @@ async def _trials(
             out.append(await injector.inject(ctx, state))
 
         try:
-            injects.append(await _timed_until(inject, functools.partial(in_force, ctx)))
+            injects.append(await timed_until(inject, functools.partial(in_force, ctx)))
             revert = functools.partial(injector.revert, ctx, applied[0])
-            reverts.append(await _timed_until(revert, functools.partial(gone, ctx)))
+            reverts.append(await timed_until(revert, functools.partial(gone, ctx)))
         finally:
             await injector.revert(ctx, applied[0] if applied else state)
     return injects, reverts
@@ -247,7 +217,6 @@ async def _measure(dsn: str, trials: int) -> list[Row]:
             return await tagged(ctx, extra) >= SLEEPERS
 
         anchor = await _anchor_select_1(dsn, max(trials, 100))
-        anchor_p50, anchor_p99 = _percentile(anchor, 0.5), _percentile(anchor, 0.99)
         anchor_name = "PostgreSQL new connection + SELECT 1"
         rows: list[Row] = []
         cases: list[tuple[str, Injector, dict[str, Any], Probe, Probe]] = [
@@ -260,43 +229,23 @@ async def _measure(dsn: str, trials: int) -> list[Row]:
         ]  # fmt: skip
         for name, injector, params, in_force, gone in cases:
             injects, reverts = await _trials(injector, dsn, params, trials, in_force, gone)
-            n = f"n={trials}"
-            for what, values in (("inject", injects), ("revert", reverts)):
-                for label, q, anchor_value in (("p50", 0.5, anchor_p50), ("p99", 0.99, anchor_p99)):
-                    rows.append(
-                        (
-                            f"{name} {what} {label} ({n})",
-                            _percentile(values, q) * 1000,
-                            "ms",
-                            f"{anchor_name} {label}",
-                            anchor_value * 1000,
-                            TARGET_RATIO,
-                        )
-                    )
+            rows += latency_rows(name, injects, reverts, anchor_name, anchor)
             if name == "postgres.exhaust_connections":
                 direct = await _direct_connections(dsn, USABLE - 1, max(5, trials // 4))
                 rows.append(
-                    (
-                        f"{name} inject p50 vs direct ({n})",
-                        statistics.median(injects) * 1000,
-                        "ms",
-                        f"opening the same {USABLE - 1} connections directly p50",
-                        statistics.median(direct) * 1000,
-                        TARGET_RATIO,
+                    vs_direct_row(
+                        name, injects, f"opening the same {USABLE - 1} connections directly",
+                        direct, suffix=" vs direct",
                     )
-                )
+                )  # fmt: skip
             if name == "postgres.hold_lock":
                 direct = await _direct_lock(dsn, max(trials, 100))
                 rows.append(
-                    (
-                        f"{name} inject p50 vs direct ({n})",
-                        statistics.median(injects) * 1000,
-                        "ms",
-                        "connect + SELECT ... FOR UPDATE directly p50",
-                        statistics.median(direct) * 1000,
-                        TARGET_RATIO,
+                    vs_direct_row(
+                        name, injects, "connect + SELECT ... FOR UPDATE directly", direct,
+                        suffix=" vs direct",
                     )
-                )
+                )  # fmt: skip
         return rows
     finally:
         await locker.close()

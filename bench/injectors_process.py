@@ -29,15 +29,14 @@ Starts every process it needs and ends it; nothing is left behind.
 from __future__ import annotations
 
 import contextlib
-import math
+import functools
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,24 +44,17 @@ from typing import Any
 import anyio
 import psutil
 import structlog
+from _timing import Row, latency_rows, timed_until, vs_direct_row
 from chaoskit_process._helpers import WORKER
 
 from chaoskit import FaultContext, Injector
 
-Row = tuple[str, float, str, str, float, float | None]
-TARGET_RATIO = 2.0
-PROBE_DEADLINE = 30.0
 POLL = 0.0001
 MIB = 1024 * 1024
 HOG_MIB = 64
 SLEEP = "import time; time.sleep(600)"
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # warnings off
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def _read(path: str) -> str:
@@ -124,26 +116,6 @@ def _context(injector: Injector, target: dict[str, Any], params: dict[str, Any])
     )
 
 
-async def _timed_until(action: Callable[[], Awaitable[object]], seen: Callable[[], bool]) -> float:
-    """Seconds from the start of ``action`` until ``seen()`` first holds (polled
-    every 0.1 ms beside it); waits for ``action`` to finish too. The poll sleeps
-    rather than spins: a spinning poll would hold the GIL against the worker
-    threads the injectors use and measure the interpreter's 5 ms switch interval."""
-    started = time.perf_counter()
-    observed: list[float] = []
-
-    async def watch() -> None:
-        with anyio.fail_after(PROBE_DEADLINE):
-            while not seen():
-                await anyio.sleep(POLL)
-        observed.append(time.perf_counter() - started)
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        await action()
-    return observed[0]
-
-
 class Victims:
     """Sleeping victims, each with a unique marker; all ended and reaped at close."""
 
@@ -201,9 +173,10 @@ async def _lifecycle(
         applied.append(await injector.inject(ctx, state))
 
     try:
-        timings.injects.append(await _timed_until(inject, in_force))
+        timings.injects.append(await timed_until(inject, in_force, poll=POLL))
         final = applied[0]
-        timings.reverts.append(await _timed_until(lambda: injector.revert(ctx, final), gone))
+        revert = functools.partial(injector.revert, ctx, final)
+        timings.reverts.append(await timed_until(revert, gone, poll=POLL))
     finally:
         await injector.revert(ctx, applied[0] if applied else state)
 
@@ -360,7 +333,6 @@ async def _measure(trials: int) -> list[Row]:
     from chaoskit_process import CpuLimit, CpuPressure, MemoryLimit, MemoryPressure
 
     anchor = _anchor(trials)
-    anchor_p50, anchor_p99 = _percentile(anchor, 0.5), _percentile(anchor, 0.99)
     anchor_name = "psutil.Process(pid).status() round trip"
     victims = Victims()
     try:
@@ -386,30 +358,9 @@ async def _measure(trials: int) -> list[Row]:
     finally:
         victims.close()
     rows: list[Row] = []
-    n = f"n={trials}"
     for name, timings in cases:
-        for what, values in (("inject", timings.injects), ("revert", timings.reverts)):
-            for label, q, anchor_value in (("p50", 0.5, anchor_p50), ("p99", 0.99, anchor_p99)):
-                rows.append(
-                    (
-                        f"{name} {what} {label} ({n})",
-                        _percentile(values, q) * 1000,
-                        "ms",
-                        f"{anchor_name} {label}",
-                        anchor_value * 1000,
-                        TARGET_RATIO,
-                    )
-                )
-        rows.append(
-            (
-                f"{name} inject p50 ({n})",
-                statistics.median(timings.injects) * 1000,
-                "ms",
-                f"{timings.direct_name} p50",
-                statistics.median(timings.direct) * 1000,
-                TARGET_RATIO,
-            )
-        )
+        rows += latency_rows(name, timings.injects, timings.reverts, anchor_name, anchor)
+        rows.append(vs_direct_row(name, timings.injects, timings.direct_name, timings.direct))
     return rows
 
 

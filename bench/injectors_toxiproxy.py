@@ -48,7 +48,6 @@ import contextlib
 import errno
 import http.client
 import json
-import math
 import shutil
 import socket
 import statistics
@@ -66,6 +65,7 @@ import anyio
 import anyio.abc
 import httpx
 import structlog
+from _timing import Row, latency_rows, percentile, timed_until, vs_direct_row
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -74,11 +74,8 @@ from servers import HOST, create_proxy, start_toxiproxy, stop_process
 
 from chaoskit import FaultContext, Injector, TargetSpec
 
-Row = tuple[str, float, str, str, float | None, float | None]
 Probe = Callable[[str], Awaitable[bool]]
 """Whether an effect shows, given the tag of the fault (toxic names start with it)."""
-TARGET_RATIO = 2.0
-PROBE_DEADLINE = 30.0
 POLL = 0.0002
 LATENCY_MS = 200
 PARTITION = ("bench_part_a", "bench_part_b", "bench_part_c")
@@ -96,33 +93,6 @@ while time.monotonic() < deadline and os.getppid() == parent:
 """
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # warnings off
-
-
-# _percentile and _timed_until as in injectors_postgres.py (not imported: that module
-# needs psycopg and PostgreSQL's test helpers).
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-async def _timed_until(
-    action: Callable[[], Awaitable[object]], seen: Callable[[], Awaitable[bool]]
-) -> float:
-    """Seconds from the start of ``action`` until ``seen()`` first holds (polled
-    back to back beside it); waits for ``action`` to finish too."""
-    started = time.perf_counter()
-    observed: list[float] = []
-
-    async def watch() -> None:
-        with anyio.fail_after(PROBE_DEADLINE):
-            while not await seen():
-                await anyio.sleep(0)
-        observed.append(time.perf_counter() - started)
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        await action()
-    return observed[0]
 
 
 async def _pause() -> None:
@@ -283,9 +253,9 @@ async def _trial(case: Case) -> tuple[float, float]:
         applied.append(await case.injector.inject(ctx, state))
 
     try:
-        injected = await _timed_until(inject, lambda: case.in_force(ctx.tag))
+        injected = await timed_until(inject, lambda: case.in_force(ctx.tag))
         final = applied[0]
-        reverted = await _timed_until(
+        reverted = await timed_until(
             lambda: case.injector.revert(ctx, final), lambda: case.gone(ctx.tag)
         )
     finally:
@@ -296,11 +266,11 @@ async def _trial(case: Case) -> tuple[float, float]:
 async def _direct(case: Case, client: httpx.AsyncClient, tag: str) -> float:
     """The same change made with the bare calls; timed as inject is."""
     try:
-        return await _timed_until(
+        return await timed_until(
             lambda: _bare(client, case.direct(tag)), lambda: case.in_force(tag)
         )
     finally:
-        await _timed_until(lambda: _bare(client, case.undo(tag)), lambda: case.gone(tag))
+        await timed_until(lambda: _bare(client, case.undo(tag)), lambda: case.gone(tag))
 
 
 def _cases(url: str, ports: dict[str, int], api: KeptAlive) -> list[Case]:
@@ -405,37 +375,16 @@ async def _measure(url: str, port: int, ports: dict[str, int], trials: int) -> l
             print(f"{case.name}: {time.monotonic() - started:.1f}s", file=sys.stderr)
     anchor = floor.samples["fresh"]
     anchor_name = "Toxiproxy GET /version, new connection (httpx)"
-    p50, p99 = _percentile(anchor, 0.5) * 1000, _percentile(anchor, 0.99) * 1000
+    p50 = percentile(anchor, 0.5) * 1000
     rows: list[Row] = [
         (f"Toxiproxy GET /version, {way} p50 (n={len(floor.samples[key])})",
          statistics.median(floor.samples[key]) * 1000, "ms", f"{anchor_name} p50", p50, None)
         for key, way in (("kept", "kept-alive connection (httpx)"),
                          ("raw", "new connection (http.client)"))
     ]  # fmt: skip
-    n = f"n={trials}"
     for case, injects, reverts, direct in results:
-        for what, values in (("inject", injects), ("revert", reverts)):
-            for label, q, anchor_value in (("p50", 0.5, p50), ("p99", 0.99, p99)):
-                rows.append(
-                    (
-                        f"{case.name} {what} {label} ({n})",
-                        _percentile(values, q) * 1000,
-                        "ms",
-                        f"{anchor_name} {label} (n={len(anchor)})",
-                        anchor_value,
-                        TARGET_RATIO,
-                    )
-                )
-        rows.append(
-            (
-                f"{case.name} inject p50 ({n})",
-                statistics.median(injects) * 1000,
-                "ms",
-                f"{case.direct_name} p50",
-                statistics.median(direct) * 1000,
-                TARGET_RATIO,
-            )
-        )
+        rows += latency_rows(case.name, injects, reverts, anchor_name, anchor)
+        rows.append(vs_direct_row(case.name, injects, case.direct_name, direct))
     return rows
 
 

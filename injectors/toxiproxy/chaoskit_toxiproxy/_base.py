@@ -31,6 +31,7 @@ from chaoskit_toxiproxy._client import (
     ToxicNotFound,
     ToxiproxyClient,
 )
+from chaoskit_toxiproxy.proxies_target import ProxiesTarget
 from chaoskit_toxiproxy.target import ProxyTarget
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = [
     "milliseconds",
     "not_in_force",
     "proxy_target",
+    "read_proxies",
     "restore_proxy",
     "revert_proxy",
     "toxic_plan",
@@ -148,6 +150,17 @@ async def ensure_proxy(
         return await client.get_proxy(target.name)
     log.info("toxiproxy.proxy_created", proxy=target.name, listen=proxy.listen)
     return proxy
+
+
+async def read_proxies(client: ToxiproxyClient, target: ProxyTarget | ProxiesTarget) -> list[Proxy]:
+    """The proxies of a target as the server lists them now, sorted by name: the
+    one of a ``toxiproxy.proxy`` (:class:`ProxyNotFound` if missing), or the
+    selection of a ``toxiproxy.proxies`` (one request; :class:`InjectorError`
+    if a named proxy is missing or nothing is selected)."""
+    if isinstance(target, ProxyTarget):
+        return [await client.get_proxy(target.name)]
+    available = await client.list_proxies()
+    return [available[name] for name in target.select(available)]
 
 
 async def restore_proxy(

@@ -26,6 +26,7 @@ from chaoskit_toxiproxy._base import (
     connect,
     ensure_proxy,
     not_in_force,
+    read_proxies,
     revert_proxy,
     toxic_plan,
 )
@@ -106,12 +107,9 @@ async def _resolve(
 ) -> list[Proxy]:
     """The proxies of the target, sorted by name. A single proxy target is
     created first (``ensure``) when it says how, as the other injectors do."""
-    if isinstance(target, ProxyTarget):
-        if ensure:
-            return [await ensure_proxy(client, target, ctx.log)]
-        return [await client.get_proxy(target.name)]
-    available = await client.list_proxies()
-    return [available[name] for name in target.select(available)]
+    if ensure and isinstance(target, ProxyTarget):
+        return [await ensure_proxy(client, target, ctx.log)]
+    return await read_proxies(client, target)
 
 
 async def _each(

@@ -18,6 +18,7 @@ from chaoskit import (
     PluginError,
     ProbeContext,
 )
+from chaoskit_toxiproxy._base import read_proxies
 from chaoskit_toxiproxy._client import DEFAULT_TIMEOUT, Proxy, ProxyNotFound, ToxiproxyClient
 from chaoskit_toxiproxy.proxies_target import ProxiesTarget
 from chaoskit_toxiproxy.target import ProxyTarget
@@ -68,7 +69,7 @@ class ProxyStateProbe:
         proxies: list[Proxy] | None = None
         try:
             with anyio.move_on_after(ctx.timeout):
-                proxies = await _read(client, target)
+                proxies = await read_proxies(client, target)
         except ProxyNotFound:
             assert isinstance(target, ProxyTarget)
             return Observation(
@@ -92,13 +93,6 @@ class ProxyStateProbe:
             else _state(proxies[0])
         )
         return Observation(ok=not problems, value=value, detail="; ".join(problems))
-
-
-async def _read(client: ToxiproxyClient, target: ProxyTarget | ProxiesTarget) -> list[Proxy]:
-    if isinstance(target, ProxyTarget):
-        return [await client.get_proxy(target.name)]
-    available = await client.list_proxies()
-    return [available[name] for name in target.select(available)]
 
 
 def _state(proxy: Proxy) -> JsonValue:
