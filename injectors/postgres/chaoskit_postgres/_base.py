@@ -284,7 +284,7 @@ class HolderInjector:
             ctx.log.warning(
                 "postgres.tagged_backends_present", application_name=name, count=leftovers
             )
-        start_standby(name, libpq_path())
+        await start_standby(name, libpq_path())
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
         target = postgres_target(ctx)

@@ -42,6 +42,9 @@ STOP_GRACE = 5.0
 """How long a holder gets to release its connections after SIGTERM before SIGKILL."""
 KILL_GRACE = 2.0
 POLL_INTERVAL = 0.02
+VISIBLE_TIMEOUT = 5.0
+"""How long a just-started holder may take to show its command line in /proc."""
+VISIBLE_POLL = 0.001
 MAX_REPORT_BYTES = 1 << 20
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -92,17 +95,49 @@ def _spawn(application_name: str, libpq: str | None = None) -> subprocess.Popen[
     return process
 
 
-def start_standby(application_name: str, libpq: str) -> None:
+async def _until_visible(process: subprocess.Popen[bytes], application_name: str) -> None:
+    """Return once ``process`` can be found as a holder of ``application_name``.
+
+    ``Popen`` returns when the child has exec'd, but Linux fills in the new
+    program's ``/proc/PID/cmdline`` a moment later (it reads empty meanwhile),
+    and holders are found again by that command line — by a revert, by
+    ``chaoskit rollback``, by leak checks. A holder nobody can find is a leak,
+    so a start counts only once it is visible. One that exits first is fine
+    (its failure is reported through its pipes)."""
+    with anyio.move_on_after(VISIBLE_TIMEOUT):
+        while process.poll() is None and not _is_holder(process.pid, application_name):
+            await anyio.sleep(VISIBLE_POLL)
+        return
+    raise InjectorError(
+        f"holder process {process.pid} did not show its command line within "
+        f"{VISIBLE_TIMEOUT:g}s"
+    )
+
+
+async def _start(application_name: str, libpq: str | None = None) -> subprocess.Popen[bytes]:
+    """Spawn a holder and wait until it is visible; stopped again on any failure."""
+    process = _spawn(application_name, libpq)
+    try:
+        await _until_visible(process, application_name)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await _stop_one(process.pid, application_name)
+        raise
+    return process
+
+
+async def start_standby(application_name: str, libpq: str) -> None:
     """Start a holder ahead of the fault (at preflight) that loads ``libpq`` and
     waits for its spec, so that inject pays no process start. It holds nothing
     until then; unused, it ends with this process, at the fault's revert (which
     stops every holder of ``application_name``) or after its own idle limit.
-    Best effort: if it cannot start, inject starts a holder as usual."""
+    Returns once the standby can be found by its command line. Best effort: if
+    it cannot start, inject starts a holder as usual."""
     waiting = _standby.get(application_name)
     if waiting is not None and waiting.poll() is None:
         return
     with contextlib.suppress(InjectorError):
-        _standby[application_name] = _spawn(application_name, libpq)
+        _standby[application_name] = await _start(application_name, libpq)
 
 
 def _exchange(process: subprocess.Popen[bytes], spec: bytes) -> dict[str, Any]:
@@ -141,7 +176,7 @@ async def start_holder(
     """
     process = _standby.pop(application_name, None)
     if process is None or process.poll() is not None:
-        process = _spawn(application_name)
+        process = await _start(application_name)
     payload = json.dumps(spec).encode()
     try:
         with anyio.fail_after(timeout):
@@ -255,6 +290,9 @@ async def stop_holders(application_name: str, known_pid: int | None) -> list[int
     """Stop every holder of ``application_name`` (``known_pid`` and any other a
     crash left behind): SIGTERM, then SIGKILL after a grace. Returns their pids."""
     pids = set(await anyio.to_thread.run_sync(find_holders, application_name))
+    standby = _standby.pop(application_name, None)
+    if standby is not None and standby.poll() is None:
+        pids.add(standby.pid)  # an unused standby, found even if /proc says nothing yet
     if known_pid is not None and (
         known_pid in _children or holder_alive(known_pid, application_name)
     ):
