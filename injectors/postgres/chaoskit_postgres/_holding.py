@@ -109,8 +109,7 @@ async def _until_visible(process: subprocess.Popen[bytes], application_name: str
             await anyio.sleep(VISIBLE_POLL)
         return
     raise InjectorError(
-        f"holder process {process.pid} did not show its command line within "
-        f"{VISIBLE_TIMEOUT:g}s"
+        f"holder process {process.pid} did not show its command line within {VISIBLE_TIMEOUT:g}s"
     )
 
 
