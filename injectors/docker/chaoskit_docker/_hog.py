@@ -35,10 +35,14 @@ __all__ = [
     "shown_in_top",
     "start_hog",
     "stop_hog",
+    "top",
 ]
 
 ENV = "CHAOSKIT_HOG"
 MAX_CAP = 24 * 3600.0
+START_TIMEOUT = 5.0
+"""How long a started hog may take to show in ``docker top``."""
+START_POLL = 0.01
 
 # $1 MiB to hold, $2 seconds cap. Each chunk is a `dd` that reads a block of
 # zeros into its buffer (touching every page) and then blocks writing it to a
@@ -176,7 +180,13 @@ async def missing_tools(
 async def start_hog(
     engine: DockerEngine, container_id: str, name: str, marker: str, script: str, args: list[str]
 ) -> None:
-    """Start the hog detached; return once it shows up (at most 3 s)."""
+    """Start the hog detached; return once ``docker top`` lists it (at most
+    :data:`START_TIMEOUT`), which is how verify and revert see it.
+
+    The exec counts as running before its process is visible to ``ps``: for a
+    moment it is still runc's set-up, or its new command line reads empty
+    (Linux fills it in just after exec). Returning at "running" let a verify
+    right after the inject report "runs no hog" and abort a run."""
     what = f"start the hog {marker} in container {name}"
     created = await engine.call(
         what,
@@ -188,13 +198,29 @@ async def start_hog(
         environment={ENV: marker},
     )
     await engine.call(what, engine.api.exec_start, created["Id"], detach=True)
-    with anyio.move_on_after(3.0):
+    with anyio.move_on_after(START_TIMEOUT):
         while True:
-            state = await engine.call(what, engine.api.exec_inspect, created["Id"], read_only=True)
-            if state.get("Running") or state.get("Pid"):
+            if shown_in_top(await top(engine, container_id, name), marker):
                 return
-            await anyio.sleep(0.02)
-    raise InjectorError(f"the hog {marker} did not start in container {name}")
+            state = await engine.call(what, engine.api.exec_inspect, created["Id"], read_only=True)
+            if not state.get("Running") and state.get("ExitCode") is not None:
+                raise InjectorError(
+                    f"the hog {marker} exited at once in container {name} "
+                    f"(exit code {state['ExitCode']})"
+                )
+            await anyio.sleep(START_POLL)
+    raise InjectorError(
+        f"the hog {marker} did not show in `docker top` of container {name} "
+        f"within {START_TIMEOUT:g}s"
+    )
+
+
+async def top(engine: DockerEngine, container_id: str, name: str) -> dict[str, Any]:
+    """``docker top``: the host's ps of the container's processes."""
+    listed: dict[str, Any] = await engine.call(
+        f"list the processes of container {name}", engine.api.top, container_id, read_only=True
+    )
+    return listed
 
 
 async def stop_hog(engine: DockerEngine, container_id: str, name: str, marker: str) -> None:

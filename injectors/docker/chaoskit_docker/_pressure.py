@@ -21,6 +21,7 @@ from chaoskit_docker._hog import (
     shown_in_top,
     start_hog,
     stop_hog,
+    top,
 )
 from chaoskit_docker._select import ContainerRef, Resolved, container_name, state_of
 
@@ -67,7 +68,7 @@ class PressureInjector(ContainerInjector[HogEntry]):
     ) -> HogEntry:
         if state_of(info) != "running":
             raise InjectorError(f"container {entry.short} is {state_of(info)}, not running")
-        if shown_in_top(await _top(engine, entry), entry.marker):
+        if shown_in_top(await top(engine, entry.id, entry.name), entry.marker):
             # An earlier attempt of this inject started it (the marker is the fault's).
             ctx.log.info("docker.hog_already_running", container=entry.name, marker=entry.marker)
             return entry
@@ -96,13 +97,5 @@ class PressureInjector(ContainerInjector[HogEntry]):
     async def check(
         self, ctx: FaultContext, engine: DockerEngine, entry: HogEntry, info: dict[str, Any]
     ) -> str | None:
-        top = await _top(engine, entry)
-        return None if shown_in_top(top, entry.marker) else f"runs no hog {entry.marker}"
-
-
-async def _top(engine: DockerEngine, entry: HogEntry) -> dict[str, Any]:
-    """``docker top``: the host's ps of the container's processes."""
-    top: dict[str, Any] = await engine.call(
-        f"list the processes of container {entry.name}", engine.api.top, entry.id, read_only=True
-    )
-    return top
+        listed = await top(engine, entry.id, entry.name)
+        return None if shown_in_top(listed, entry.marker) else f"runs no hog {entry.marker}"
