@@ -31,6 +31,7 @@ def with_lab(
         return run()
     from chaoskit.lab import down, up
     from chaoskit.lab.errors import LabError
+    from chaoskit.lab.interrupt import LabInterrupted
 
     runtime: str | None = None if requirement.runtime == "auto" else requirement.runtime
     if runtime is None and os.environ.get(RUNTIME_ENV):
@@ -41,6 +42,10 @@ def with_lab(
         started = up(runtime, knobs)
     except LabError as exc:
         raise LabUnavailable(f"the lab could not be brought up: {exc}") from exc
+    except LabInterrupted as exc:
+        raise LabUnavailable(
+            f"{exc}: what it had started was taken down again; nothing was run"
+        ) from None
     log.info(
         "lab up",
         runtime=started.runtime,

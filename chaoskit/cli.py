@@ -8,12 +8,16 @@ safeguard, error) and cleanly reverted; 4 a revert failed (dirty).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from chaoskit._loader import LoadedExperiment
 
 __all__ = ["main"]
@@ -68,7 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM is handled like Ctrl-C: ``finally`` blocks run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Python's default SIGTERM ends the process at once, skipping every clean-up (a lab
+    # this run started, say). The runner and the lab watch signals themselves while they
+    # act; before and between, SIGTERM means what SIGINT means.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     args = _parser().parse_args(argv)
     from chaoskit._errors import ExperimentInvalid, UserError
 

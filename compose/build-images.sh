@@ -175,14 +175,62 @@ build_offline() {
     }
     rm -rf "$context"
 
-    ensure_built "$SERVICES" "$HERE/services/Dockerfile.offline" "$HERE/services" \
-        "$(printf '%s %s' "$base_id" "$(services_hash Dockerfile.offline)" | sha256sum | cut -c1-16)"
+    local hash
+    hash=$(printf '%s %s' "$base_id" "$(services_hash Dockerfile.offline offline-overlay.txt)" |
+        sha256sum | cut -c1-16)
+    if [[ $(image_label "$SERVICES" "$HASH_LABEL") == "$hash" ]]; then
+        say ok "$SERVICES is current ($hash)"
+    else
+        context=$(mktemp -d)
+        cp "$HERE"/services/* "$context/"
+        python_overlay "$context/python-overlay" &&
+            ensure_built "$SERVICES" "$context/Dockerfile.offline" "$context" "$hash" || {
+            rm -rf "$context"
+            return 1
+        }
+        rm -rf "$context"
+    fi
 
     write_env "$LOCAL_POSTGRES" "$LOCAL_TOXIPROXY" "$SERVICES" offline
 }
 
-services_hash() { # dockerfile name
+# The pure-Python packages of services/offline-overlay.txt, installed into DEST (a flat
+# site-packages tree). Fetched once from the package index into $CACHE, then copied from there.
+python_overlay() { # dest
+    local list=$HERE/services/offline-overlay.txt
+    local cached
+    cached=$CACHE/python-overlay-$(hash_files "$list")
+    if [[ -d $cached ]]; then
+        say ok "python packages of ${list##*/} cached ($cached)"
+    else
+        say building "python packages of ${list##*/} into $cached"
+        mkdir -p "$CACHE"
+        local tmp
+        tmp=$(mktemp -d "$CACHE/python-overlay.XXXXXX")
+        # Pure-Python wheels only (they run on Debian's python3.11 whatever built them).
+        if command -v uv >/dev/null 2>&1 && uv --version >/dev/null 2>&1; then
+            quietly python-overlay uv pip install --no-deps --only-binary :all: \
+                --python-version 3.11 --target "$tmp" -r "$list" || {
+                rm -rf "$tmp"
+                return 1
+            }
+        else
+            quietly python-overlay python3 -m pip install --no-deps --only-binary=:all: \
+                --no-compile --target "$tmp" -r "$list" || {
+                rm -rf "$tmp"
+                return 1
+            }
+        fi
+        mv "$tmp" "$cached"
+    fi
+    cp -r "$cached" "$1"
+}
+
+services_hash() { # dockerfile name, extra files of services/
     local files=("$HERE/services/$1" "$HERE/services/requirements.txt")
+    shift
+    local extra
+    for extra in "$@"; do files+=("$HERE/services/$extra"); done
     local f
     for f in "$HERE"/services/*.py; do files+=("$f"); done
     hash_files "${files[@]}"

@@ -2,7 +2,8 @@
 
 The core CLI calls :func:`add_parser` to add the ``lab`` command and :func:`handle` to run
 it; ``python -m chaoskit.lab.cli`` runs it alone. Exit codes: 0 done (``status``: every
-service healthy); 1 the lab could not be brought up or down, or (``status``) is not healthy;
+service healthy); 1 the lab could not be brought up or down (also when SIGINT or SIGTERM came
+during ``up``: what it had begun is taken down), or (``status``) is not healthy;
 2 bad usage (an unknown knob, a runtime mismatch).
 """
 
@@ -60,6 +61,7 @@ def add_parser(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the ``lab`` subcommand that ``args`` names."""
     from chaoskit.lab.errors import LabError, LabUsageError
+    from chaoskit.lab.interrupt import LabInterrupted
 
     try:
         if args.lab_command == "up":
@@ -74,6 +76,9 @@ def handle(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except LabError as exc:
         print(f"chaoskit lab: {args.lab_command} failed: {exc}", file=sys.stderr)
+        return EXIT_LAB_PROBLEM
+    except LabInterrupted as exc:
+        print(f"chaoskit lab: {exc}: what it had started was taken down", file=sys.stderr)
         return EXIT_LAB_PROBLEM
 
 

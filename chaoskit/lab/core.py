@@ -17,6 +17,7 @@ from typing import Protocol
 from chaoskit.lab.config import LabConfig, LabPorts, load_config
 from chaoskit.lab.errors import LabError, LabUsageError
 from chaoskit.lab.health import SERVICES, Health, check_service
+from chaoskit.lab.interrupt import signals_interrupt
 from chaoskit.lab.knobs import check_settings
 from chaoskit.lab.state import lab_lock, load_state
 
@@ -189,10 +190,12 @@ def up(
     ``runtime``: docker or process; default: the running lab's, else :func:`default_runtime`.
     ``settings``: knob values (see :mod:`chaoskit.lab.knobs`); the rest keep their defaults.
     A running service whose knobs differ is restarted with the new values.
+    SIGINT and SIGTERM meanwhile raise :class:`~chaoskit.lab.interrupt.LabInterrupted`
+    once what this call had begun is taken down again.
     """
     checked = check_settings(settings or {})
     config = load_config()
-    with lab_lock(config.state_dir):
+    with signals_interrupt(), lab_lock(config.state_dir):
         chosen = _runtime(config, runtime, for_up=True)
         limit = DEFAULT_UP_TIMEOUT[chosen.name] if timeout is None else timeout
         return chosen.up(checked, limit)

@@ -199,8 +199,9 @@ class DockerRuntime:
         state.runtime = self.name
         try:
             self.compose(["up", "-d", "--remove-orphans"], self._env(settings, images))
-        except LabError:
-            # Leave nothing half-up: remove what was not running before this call.
+        except BaseException:
+            # Leave nothing half-up (a failure, or a signal): remove what was not running
+            # before this call.
             self._remove([n for n in SERVICES if n not in before or not before[n].running], state)
             raise
         after = self.containers()
@@ -227,7 +228,7 @@ class DockerRuntime:
         save_state(self.config.state_dir, state)
         try:
             wait_healthy(SERVICES, self.ports, time.monotonic() + timeout, self._gone)
-        except LabError:
+        except BaseException:
             if started:
                 self._remove(started, state)
             raise

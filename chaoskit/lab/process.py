@@ -28,6 +28,7 @@ from chaoskit.lab.config import HOST, LabConfig
 from chaoskit.lab.core import LabStatus, ServiceStatus, UpResult, wait_healthy
 from chaoskit.lab.errors import LabError
 from chaoskit.lab.health import SERVICES, Health, check_service, port_answers, postgres_ready
+from chaoskit.lab.interrupt import held
 from chaoskit.lab.knobs import knobs_for
 from chaoskit.lab.state import LabState, ServiceRecord, Starter, load_state, save_state
 
@@ -146,7 +147,8 @@ class ProcessRuntime:
                         self._check_ports_free(name)
                     if name not in restarted:
                         started.append(name)
-                    state.services[name] = self._start(name, wanted, previous_data, deadline)
+                    with held():  # a signal waits until the process is on record
+                        state.services[name] = self._start(name, wanted, previous_data, deadline)
                     save_state(self.config.state_dir, state)
                     launched.append(name)
                 for name in launched:

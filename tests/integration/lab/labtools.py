@@ -15,9 +15,10 @@ import psycopg
 
 from chaoskit.lab import LabPorts, UpResult, load_config, up
 from chaoskit.lab.docker import CONTAINERS
+from chaoskit.lab.health import port_answers
 from chaoskit.lab.state import load_state
 
-__all__ = ["LabDriver", "wait_until"]
+__all__ = ["LabDriver", "assert_nothing_left", "wait_until"]
 
 UP_TIMEOUT = 120.0
 
@@ -114,3 +115,19 @@ def _read(path: str) -> str:
             return handle.read()
     except OSError:
         return ""
+
+
+def assert_nothing_left(runtime: str) -> None:
+    """No lab state, no lab port answering, and (docker) no container, network or volume
+    of the lab's Compose project."""
+    config = load_config()
+    assert load_state(config.state_dir) is None
+    assert [p for p in config.ports.all().values() if port_answers(p)] == []
+    if runtime == "docker":
+        project = "label=com.docker.compose.project=chaoskit-lab"
+        for kind in ("container", "network", "volume"):
+            args = ["docker", kind, "ls", "-q", "--filter", project]
+            if kind == "container":
+                args.insert(3, "-a")
+            listed = subprocess.run(args, capture_output=True, text=True, timeout=30, check=True)
+            assert listed.stdout.strip() == "", f"{kind}s left: {listed.stdout}"

@@ -10,10 +10,9 @@ import uuid
 
 import httpx
 import pytest
-from labtools import LabDriver, wait_until
+from labtools import LabDriver, assert_nothing_left, wait_until
 
 from chaoskit.lab import PROXIES, SERVICES, LabError, down, load_config, status
-from chaoskit.lab.health import port_answers
 from chaoskit.lab.process import process_alive
 from chaoskit.lab.state import load_state
 
@@ -140,7 +139,7 @@ def test_a_port_held_by_a_stranger_fails_up_and_leaves_nothing(lab: LabDriver) -
         stranger.listen()
         with pytest.raises(LabError, match=str(lab.ports.ledger)):
             lab.up()
-    _assert_nothing_left(lab.runtime)
+    assert_nothing_left(lab.runtime)
     assert set(glob.glob("/tmp/chaoskit-lab-postgres-*")) == data_dirs
 
 
@@ -152,26 +151,12 @@ def test_down_leaves_nothing_running(lab: LabDriver) -> None:
 
     assert set(down(lab.runtime)) == set(SERVICES)
 
-    _assert_nothing_left(lab.runtime)
+    assert_nothing_left(lab.runtime)
     for record in records:
         if record.pid is not None:
             assert not process_alive(record.pid, record.start_ticks), record
         if record.data_dir is not None:
             assert not glob.glob(record.data_dir)
-
-
-def _assert_nothing_left(runtime: str) -> None:
-    config = load_config()
-    assert load_state(config.state_dir) is None
-    assert [p for p in config.ports.all().values() if port_answers(p)] == []
-    if runtime == "docker":
-        project = "label=com.docker.compose.project=chaoskit-lab"
-        for kind in ("container", "network", "volume"):
-            args = ["docker", kind, "ls", "-q", "--filter", project]
-            if kind == "container":
-                args.insert(3, "-a")
-            listed = subprocess.run(args, capture_output=True, text=True, timeout=30, check=True)
-            assert listed.stdout.strip() == "", f"{kind}s left: {listed.stdout}"
 
 
 @pytest.mark.parametrize(
@@ -202,4 +187,4 @@ def test_both_compose_versions_run_the_lab(
         assert lab.stored([transfer_id]) == {transfer_id}
     finally:
         assert set(down(lab.runtime)) == set(SERVICES)
-    _assert_nothing_left(lab.runtime)
+    assert_nothing_left(lab.runtime)
