@@ -345,6 +345,18 @@ def audit_1m(ctx: Context) -> list[Row]:
     return [] if ctx.anchors_only else _family_rows("injectors_postgres", "audit_benchmark")
 
 
+@benchmark("hostile-yaml")
+def hostile_yaml(ctx: Context) -> list[Row]:
+    """`chaoskit validate` on hostile documents (alias bombs ...): wall and peak RSS beside
+    the limits, 1 s and 100 MB (docs/decisions/0010-hostile-documents.md)."""
+    if ctx.anchors_only:
+        return []
+    try:
+        return _family_rows("hostile_yaml", "benchmark", ctx.chaoskit(), ctx.runs)
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from exc
+
+
 @benchmark("startup-run")
 def startup_run(ctx: Context) -> list[Row]:
     """Whole-process wall time and peak RSS of running the trivial experiment."""

@@ -15,7 +15,14 @@ from chaoskit._errors import ExperimentInvalid, UserError
 from chaoskit._model import Experiment, build_experiment_model
 from chaoskit._registry import Registry, discover
 from chaoskit._secrets import Secrets, substitute_env
-from chaoskit._yamlpos import Path, Positions, YamlError, load_with_positions
+from chaoskit._yamllimits import MAX_DOCUMENT_BYTES
+from chaoskit._yamlpos import (
+    Path,
+    Positions,
+    YamlError,
+    check_document_size,
+    load_with_positions,
+)
 
 __all__ = ["LoadedExperiment", "format_path", "load_experiment", "parse_experiment"]
 
@@ -37,9 +44,16 @@ def load_experiment(
 ) -> LoadedExperiment:
     file = FsPath(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # one byte past the limit is enough to refuse: a huge file (or /dev/zero)
+        # never comes into memory whole
+        with file.open("rb") as stream:
+            encoded = stream.read(MAX_DOCUMENT_BYTES + 1)
+        check_document_size(encoded)
+        text = encoded.decode("utf-8")
     except FileNotFoundError:
         raise UserError(f"{file}: no such experiment file") from None
+    except YamlError as exc:
+        raise ExperimentInvalid([f"{file}:{exc.line}:{exc.column}: {exc.message}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{file}: cannot read: {exc}") from exc
     return parse_experiment(text, str(file), registry, environ)

@@ -34,7 +34,9 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
 _PERCENT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-_THRESHOLD_RE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(.+?)\s*$")
+# The value ends at a non-space (no lazy group before a trailing \s*: that backtracks
+# quadratically on a long run of spaces, seconds for a few thousand).
+_THRESHOLD_RE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(.*\S)\s*$")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,

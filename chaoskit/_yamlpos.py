@@ -13,12 +13,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Path", "Positions", "YamlError", "load_with_positions"]
+from chaoskit._yamllimits import MAX_DOCUMENT_BYTES, LimitedLoader, LimitExceeded
+
+__all__ = ["Path", "Positions", "YamlError", "check_document_size", "load_with_positions"]
 
 Path = tuple[str | int, ...]
-
-# the C loader is several times faster where libyaml is present
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlError(Exception):
@@ -59,9 +58,29 @@ class Positions:
         return tuple(walked), self.spots.get(path, (1, 1))
 
 
+def check_document_size(encoded: bytes) -> None:
+    """Raise YamlError, at the first byte too many, if ``encoded`` is larger than
+    MAX_DOCUMENT_BYTES (``encoded`` may be cut short one byte past it)."""
+    if len(encoded) <= MAX_DOCUMENT_BYTES:
+        return
+    within = encoded[:MAX_DOCUMENT_BYTES].decode("utf-8", errors="replace")
+    line = within.count("\n") + 1
+    column = len(within) - (within.rfind("\n") + 1) + 1
+    raise YamlError(
+        f"document passes {MAX_DOCUMENT_BYTES} bytes here: expected at most "
+        f"{MAX_DOCUMENT_BYTES} bytes ({MAX_DOCUMENT_BYTES / 2**20:g} MiB)",
+        line,
+        column,
+    )
+
+
 def load_with_positions(text: str) -> tuple[Any, Positions]:
-    """Parse one YAML document. Raises YamlError with its position."""
-    loader = _BaseLoader(text)
+    """Parse one YAML document within the limits of chaoskit._yamllimits.
+    Raises YamlError with its position."""
+    # a character is 1 to 4 bytes in UTF-8: encode only when the length leaves a doubt
+    if len(text) > MAX_DOCUMENT_BYTES // 4:
+        check_document_size(text[: MAX_DOCUMENT_BYTES + 1].encode("utf-8", errors="replace"))
+    loader = LimitedLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -69,16 +88,23 @@ def load_with_positions(text: str) -> tuple[Any, Positions]:
         positions = Positions()
         _record(node, (), positions)
         data = loader.construct_document(node)
+    except LimitExceeded as exc:
+        raise YamlError(_clip(exc.message), exc.line, exc.column) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise YamlError(message or "not valid YAML", line, column) from exc
+        raise YamlError(_clip(message or "not valid YAML"), line, column) from exc
     except yaml.YAMLError as exc:
-        raise YamlError(str(exc), 1, 1) from exc
+        raise YamlError(_clip(str(exc)), 1, 1) from exc
     finally:
         loader.dispose()
     return data, positions
+
+
+def _clip(message: str, most: int = 300) -> str:
+    """A message quotes the offending tag or anchor whole, which may be most of the file."""
+    return message if len(message) <= most else message[: most - 1] + "…"
 
 
 def _record(node: yaml.Node, path: Path, positions: Positions) -> None:

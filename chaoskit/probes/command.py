@@ -10,6 +10,7 @@ import anyio
 from pydantic import Field, model_validator
 
 from chaoskit._plugin_api import Expect, Observation, Params, ProbeContext
+from chaoskit.probes._regex import Regex
 
 __all__ = ["CommandExpect", "CommandParams", "CommandProbe"]
 
@@ -29,7 +30,7 @@ class CommandParams(Params):
 
 class CommandExpect(Expect):
     exit_code: int = 0
-    stdout_matches: str | None = Field(None, description="a regular expression")
+    stdout_matches: Regex | None = Field(None, description="a regular expression")
 
 
 class CommandProbe:

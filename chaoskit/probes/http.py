@@ -9,6 +9,7 @@ from pydantic import Field, JsonValue, field_validator
 
 from chaoskit._plugin_api import Expect, Observation, Params, ProbeContext
 from chaoskit.probes._jsonpath import MISSING, parse_json_path, resolve
+from chaoskit.probes._regex import Regex
 
 __all__ = ["HttpExpect", "HttpParams", "HttpProbe"]
 
@@ -37,17 +38,9 @@ class HttpExpect(Expect):
         None, description="expected status code(s); default: any status below 400"
     )
     json_checks: list[JsonCheck] = Field(default_factory=list, alias="json")
-    body_matches: str | None = Field(None, description="a regular expression searched in the body")
-
-    @field_validator("body_matches")
-    @classmethod
-    def _valid_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+    body_matches: Regex | None = Field(
+        None, description="a regular expression searched in the body"
+    )
 
     @field_validator("json_checks", mode="before")
     @classmethod
