@@ -152,6 +152,9 @@ class Stop:
                 f"none of the selected processes {[r.pid for r in state.processes]} is "
                 "running any more; nothing was stopped"
             )
+        # SIGSTOP is delivered when the process is next scheduled, not by kill(2): return
+        # once the stop shows in /proc (verify says so if it never does).
+        await poll(_not_stopped, state, within=_SETTLE, what="checking SIGSTOP")
         ctx.log.info("process.stopped", pids=stopped)
         return state.to_json()
 
