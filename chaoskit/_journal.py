@@ -5,6 +5,9 @@ application, its revert, the end of the run) are flushed and fsync'd before
 the call returns; the rest (samples, phases) are flushed to the OS only.
 Secrets never reach the file: each value that came from ``${env:NAME}`` is
 written back as ``${env:NAME}`` (see ``Secrets.placeholders``).
+
+Readers skip a *torn* line (a writer killed mid-write: see :func:`scan_journal`);
+a writer that opens a journal ending mid-line starts on a fresh line.
 """
 
 from __future__ import annotations
@@ -12,13 +15,21 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from chaoskit._errors import UserError
 from chaoskit._secrets import Secrets
 
-__all__ = ["JOURNAL_NAME", "Journal", "read_journal"]
+__all__ = [
+    "JOURNAL_NAME",
+    "Journal",
+    "JournalProblem",
+    "JournalScan",
+    "read_journal",
+    "scan_journal",
+]
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -32,7 +43,12 @@ class Journal:
         self._secrets = secrets
         self._origin = origin
         self._seq = 0
+        torn_tail = _ends_mid_line(path)
         self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        if torn_tail:
+            # A writer died mid-line (kill -9 of a run or a rollback). Start on a fresh
+            # line, so that our first record is not glued to the torn fragment.
+            self._file.write("\n")
 
     def now(self) -> float:
         return time.monotonic() - self._origin
@@ -59,21 +75,106 @@ class Journal:
             self._file.close()
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every complete record; a torn last line (a crash mid-write) is skipped."""
+def _ends_mid_line(path: Path) -> bool:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as existing:
+            existing.seek(0, os.SEEK_END)
+            if existing.tell() == 0:
+                return False
+            existing.seek(-1, os.SEEK_END)
+            return existing.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
+@dataclass(frozen=True)
+class JournalProblem:
+    """A line of the journal that is not a complete record."""
+
+    line: int
+    torn: bool
+    """True: the torn tail of a writer that died mid-write (the last line, or the
+    line just before a ``rollback_started``). Nothing was done after a record that
+    never reached the disk whole, so it is harmless. False: a corrupt line."""
+    excerpt: str
+
+    def describe(self, path: Path) -> str:
+        if self.torn:
+            return (
+                f"{path}:{self.line}: incomplete record (a crash mid-write) ignored: "
+                f"{self.excerpt!r}"
+            )
+        return f"{path}:{self.line}: corrupt journal line skipped: {self.excerpt!r}"
+
+
+@dataclass
+class JournalScan:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[JournalProblem] = field(default_factory=list)
+
+    @property
+    def corrupt(self) -> list[JournalProblem]:
+        return [problem for problem in self.problems if not problem.torn]
+
+
+def scan_journal(path: Path) -> JournalScan:
+    """Every complete record, and every line that is not one.
+
+    A line is *torn* (see :class:`JournalProblem`) when it is the last line or is
+    followed by a ``rollback_started`` record: every writer but the first is a
+    rollback, and each begins on a fresh line. A torn fragment that an older
+    rollback appended to directly (``{"seq":7,"ev{"seq":1,...}``) is split: the
+    complete record after the fragment is kept.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise UserError(f"{path}: no journal here (expected a run directory)") from None
-    records = []
+    scan = JournalScan()
+    unreadable: list[tuple[int, str]] = []
     lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # torn tail of a crashed run
-            raise UserError(f"{path}:{number}: corrupt journal line") from None
-    return records
+        record = _parse(line)
+        if record is None:
+            glued = line.rfind('{"seq":', 1)
+            record = _parse(line[glued:]) if glued > 0 else None
+            if record is None:
+                unreadable.append((number, line))
+                continue
+            torn = record.get("event") == "rollback_started"
+            scan.problems.append(JournalProblem(number, torn, _excerpt(line[:glued])))
+        elif (
+            unreadable
+            and unreadable[-1][0] == number - 1
+            and record.get("event") == "rollback_started"
+        ):
+            previous = unreadable.pop()[1]
+            scan.problems.append(JournalProblem(number - 1, True, _excerpt(previous)))
+        scan.records.append(record)
+    for number, line in unreadable:
+        scan.problems.append(JournalProblem(number, number == len(lines), _excerpt(line)))
+    scan.problems.sort(key=lambda problem: problem.line)
+    return scan
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every complete record; torn lines (a crash mid-write) are skipped, a
+    corrupt line raises UserError."""
+    scan = scan_journal(path)
+    if scan.corrupt:
+        raise UserError(f"{path}:{scan.corrupt[0].line}: corrupt journal line")
+    return scan.records
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _excerpt(line: str, limit: int = 80) -> str:
+    return line if len(line) <= limit else line[:limit] + "..."

@@ -66,9 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir")
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
 
-    rollback = sub.add_parser("rollback", help="revert what a crashed run left applied")
+    rollback = sub.add_parser(
+        "rollback",
+        help="revert what a crashed run left applied",
+        epilog="exit codes: 0 nothing left applied · 2 not a run directory, bad option · "
+        "4 something may still be applied (a revert failed, a fault cannot be rebuilt, "
+        "a corrupt journal line, another rollback still running, interrupted)",
+    )
     rollback.add_argument("run_dir")
-    rollback.add_argument("--revert-attempts", type=int, default=5)
+    rollback.add_argument("--revert-attempts", type=int, default=5, help="tries per revert")
+    rollback.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another rollback of the same run (default: 60; 0: not at all)",
+    )
+    rollback.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -230,26 +244,46 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
     import anyio
 
+    from chaoskit._errors import UserError
     from chaoskit._faults import RetryPolicy
     from chaoskit._logging import configure_logging
     from chaoskit._registry import discover
-    from chaoskit._rollback import rollback
-    from chaoskit._secrets import Secrets
+    from chaoskit._rollback import RollbackInProgress, rollback, rollback_secrets
 
     run_dir = _run_dir(args.run_dir)
+    if args.revert_attempts < 1:
+        raise UserError("--revert-attempts: expected at least 1")
+    if not 0 <= args.wait < float("inf"):  # also refuses nan
+        raise UserError("--wait: expected a number of seconds, 0 or more")
     registry = discover()
     _warn_broken(registry)
-    log = configure_logging(Secrets(), args.verbose, args.log_format)
-    policy = RetryPolicy(attempts=max(1, args.revert_attempts))
-    report = anyio.run(rollback, run_dir, registry, log, policy)
-    if not report.reverted and not report.failed:
-        print(f"{run_dir}: nothing left applied; nothing to do")
-        return 0
-    for name in report.reverted:
-        print(f"reverted  {name}")
-    for line in report.failed:
-        print(f"FAILED    {line}")
-    return 4 if report.failed else 0
+    secrets = rollback_secrets(run_dir)
+    log = configure_logging(secrets, args.verbose, args.log_format)
+    policy = RetryPolicy(attempts=args.revert_attempts)
+    try:
+        report = anyio.run(lambda: rollback(run_dir, registry, log, policy, wait=args.wait))
+    except RollbackInProgress as exc:
+        print(f"chaoskit: {exc}", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt:
+        print(
+            "chaoskit: rollback interrupted: faults may still be applied; "
+            f"run chaoskit rollback {run_dir} again",
+            file=sys.stderr,
+        )
+        return 4
+    for line in report.journal_notes():
+        print(line, file=sys.stderr)
+    if args.verbose:
+        for text in report.tracebacks():
+            print(text, file=sys.stderr, end="")
+    if args.json:
+        import json
+
+        print(json.dumps({"run_dir": str(run_dir), **report.to_json()}, indent=2))
+    else:
+        print(report.render(run_dir))
+    return report.exit_code
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import anyio
 from chaoskit import (
     Expect,
     FaultContext,
+    FaultNotInForce,
     InjectorError,
     JsonValue,
     Observation,
@@ -82,7 +83,7 @@ class FakeFlag:
 
     async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         if not _flag(revert_state).exists():
-            raise InjectorError("flag missing")
+            raise FaultNotInForce("flag missing")
 
 
 class FlagCountParams(Params):
