@@ -23,16 +23,8 @@ Contracts (ADR 0011):
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
 import os
 import time
-import traceback
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +34,16 @@ from structlog.typing import FilteringBoundLogger
 
 from chaoskit._errors import ChaoskitError, FaultNotInForce, RevertFailed, UserError
 from chaoskit._faults import VERIFY_TIMEOUT, RetryPolicy, revert_with_retry
-from chaoskit._journal import JOURNAL_NAME, Journal, JournalProblem, scan_journal
+from chaoskit._journal import JOURNAL_NAME, Journal, scan_journal
 from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Verifiable
 from chaoskit._registry import Plugin, Registry
 from chaoskit._results import FaultRecord
+from chaoskit._rollback_lock import DEFAULT_WAIT, RollbackInProgress, locked
+from chaoskit._rollback_report import Before, FaultReport, Outcome, RollbackReport
 from chaoskit._secrets import Secrets, substitute_env
 
 __all__ = [
     "DEFAULT_WAIT",
-    "LOCK_NAME",
     "Before",
     "FaultReport",
     "Outcome",
@@ -60,188 +53,6 @@ __all__ = [
     "rollback",
     "rollback_secrets",
 ]
-
-LOCK_NAME = "rollback.lock"
-DEFAULT_WAIT = 60.0
-"""Seconds a second rollback waits for the first: longer than a rollback of a few
-faults takes, short enough that a hung one is noticed."""
-_POLL = 0.1
-
-
-class RollbackInProgress(ChaoskitError):
-    """Raised by :func:`rollback` when another rollback of the same run still holds
-    the run's lock after ``wait`` seconds. The CLI exits 4: this rollback reverted
-    nothing, so it cannot say the system is clean."""
-
-    def __init__(self, run_dir: Path, pid: int | None, waited: float) -> None:
-        self.pid = pid
-        holder = f"pid {pid}" if pid is not None else "pid unknown"
-        super().__init__(
-            f"another rollback of this run is in progress ({holder}); waited {waited:g}s "
-            f"for it; nothing was reverted by this one (lock: {run_dir / LOCK_NAME})"
-        )
-
-
-class Before(StrEnum):
-    """Whether a fault was in force when rollback found it."""
-
-    IN_FORCE = "in-force"
-    NOT_IN_FORCE = "not-in-force"
-    UNKNOWN = "unknown"
-    """The injector has no ``verify``."""
-    VERIFY_FAILED = "verify-failed"
-    """``verify`` raised something other than FaultNotInForce, or timed out."""
-    NOT_CHECKED = "not-checked"
-    """The fault could not be rebuilt, so nothing could be asked."""
-
-
-class Outcome(StrEnum):
-    REVERTED = "reverted"
-    REVERT_FAILED = "revert-failed"
-    UNREBUILDABLE = "unrebuildable"
-
-
-@dataclass
-class FaultReport:
-    """What rollback found and did for one outstanding fault."""
-
-    fault: str
-    iteration: int | None
-    injector: str
-    target: str
-    before: Before = Before.NOT_CHECKED
-    before_detail: str = ""
-    outcome: Outcome = Outcome.UNREBUILDABLE
-    attempts: int = 0
-    error: str = ""
-    undo: dict[str, Any] | None = None
-    """For a fault left applied: its injector, target and revert state as journaled."""
-    exception: BaseException | None = field(default=None, repr=False, compare=False)
-    """Why it failed, for ``--verbose`` tracebacks; never serialised."""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.REVERTED
-
-    def summary(self) -> str:
-        """One sentence: the state found, what was done."""
-        found = {
-            Before.IN_FORCE: "was in force",
-            Before.NOT_IN_FORCE: f"was no longer in force ({self.before_detail})",
-            Before.UNKNOWN: "state unknown (the injector cannot tell)",
-            Before.VERIFY_FAILED: f"state unknown (verify failed: {self.before_detail})",
-            Before.NOT_CHECKED: "",
-        }[self.before]
-        tries = f" ({self.attempts} attempts)" if self.attempts > 1 else ""
-        after = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}"
-        if self.outcome is Outcome.REVERTED:
-            done = "cleaned up anyway" if self.before is Before.NOT_IN_FORCE else "reverted"
-            return f"{found}; {done}{tries}"
-        undo = f"; undo by hand: {_describe_undo(self.undo)}"
-        if self.outcome is Outcome.REVERT_FAILED:
-            return f"{found}; revert FAILED after {after}: {self.error}{undo}"
-        return f"cannot be rebuilt from the journal: {self.error}{undo}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "fault": self.fault,
-            "iteration": self.iteration,
-            "injector": self.injector,
-            "target": self.target,
-            "before": str(self.before),
-            "before_detail": self.before_detail,
-            "outcome": str(self.outcome),
-            "attempts": self.attempts,
-            "error": self.error,
-            "undo": self.undo,
-        }
-
-
-@dataclass
-class RollbackReport:
-    """What one rollback found and did: a :class:`FaultReport` per outstanding
-    fault (newest first) and the journal lines it had to skip."""
-
-    journal: Path
-    faults: list[FaultReport] = field(default_factory=list)
-    journal_problems: list[JournalProblem] = field(default_factory=list)
-    secrets: Secrets = field(default_factory=Secrets, repr=False)
-    """The values the journal's ``${env:...}`` brought in: redact what is shown."""
-
-    @property
-    def reverted(self) -> list[str]:
-        return [f.fault for f in self.faults if f.ok]
-
-    @property
-    def failed(self) -> list[str]:
-        return [f"{f.fault}: {f.summary()}" for f in self.faults if not f.ok]
-
-    @property
-    def unreadable_lines(self) -> list[JournalProblem]:
-        """Corrupt journal lines: a fault recorded there cannot be seen."""
-        return [problem for problem in self.journal_problems if not problem.torn]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every outstanding fault was reverted (or none was left) and the
-        whole journal was read; 4 otherwise (something may still be applied)."""
-        return 4 if self.unreadable_lines or not all(f.ok for f in self.faults) else 0
-
-    def render(self, run_dir: Path) -> str:
-        """The report for people: one line per fault, then what is left to do."""
-        if not self.faults:
-            if self.unreadable_lines:
-                return f"{run_dir}: no outstanding fault in the lines that could be read"
-            return f"{run_dir}: nothing left applied; nothing to do"
-        width = max(len(f.fault) for f in self.faults)
-        lines = []
-        for fault in self.faults:
-            status = "reverted" if fault.ok else "FAILED"
-            where = f"{fault.injector} on {fault.target}"
-            if fault.iteration not in (None, 0, 1):
-                where += f", iteration {fault.iteration}"
-            lines.append(f"{status:<9} {fault.fault:<{width}}  {where}: {fault.summary()}")
-        left = len(self.faults) - len(self.reverted)
-        if left:
-            lines.append(
-                f"{left} of {len(self.faults)} faults may still be applied: undo by hand what "
-                f"each FAILED line says (journal: {self.journal})"
-            )
-        return str(self.secrets.redact("\n".join(lines)))
-
-    def journal_notes(self) -> list[str]:
-        """For stderr: each journal line that was not a complete record."""
-        notes = []
-        for problem in self.journal_problems:
-            if problem.torn:
-                notes.append(f"chaoskit: note: {problem.describe(self.journal)}")
-            else:
-                notes.append(
-                    f"chaoskit: warning: {problem.describe(self.journal)}; a fault recorded "
-                    "there cannot be seen, so check by hand that nothing of it is applied"
-                )
-        return notes
-
-    def tracebacks(self) -> list[str]:
-        """For ``--verbose``: the traceback of each fault that failed, redacted."""
-        return [
-            str(self.secrets.redact("".join(traceback.format_exception(f.exception))))
-            for f in self.faults
-            if f.exception is not None
-        ]
-
-    def to_json(self) -> dict[str, Any]:
-        document = {
-            "journal": str(self.journal),
-            "exit_code": self.exit_code,
-            "faults": [f.to_json() for f in self.faults],
-            "journal_problems": [
-                {"line": p.line, "torn": p.torn, "excerpt": p.excerpt}
-                for p in self.journal_problems
-            ],
-        }
-        redacted: dict[str, Any] = self.secrets.redact(document)
-        return redacted
 
 
 def outstanding_faults(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -276,7 +87,7 @@ async def rollback(
     journal_path = run_dir / JOURNAL_NAME
     if not journal_path.is_file():
         raise UserError(f"{journal_path}: no journal here (expected a run directory)")
-    async with _locked(run_dir, wait, log):
+    async with locked(run_dir, wait, log):
         scan = scan_journal(journal_path)
         started = next((r for r in scan.records if r.get("event") == "run_started"), None)
         if started is None:
@@ -310,49 +121,6 @@ async def rollback(
         finally:
             journal.close()
     return report
-
-
-@asynccontextmanager
-async def _locked(run_dir: Path, wait: float, log: FilteringBoundLogger) -> AsyncIterator[None]:
-    """Hold ``rollback.lock`` (an exclusive ``flock``; the kernel drops it when
-    the process dies, so a killed rollback never leaves the run locked). The
-    file keeps the holder's pid so that a waiting rollback can name it; the file
-    itself stays, because unlinking a lock file lets two processes lock two files."""
-    path = run_dir / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot open the rollback lock: {exc.strerror}") from exc
-    try:
-        deadline = time.monotonic() + wait
-        waiting = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            holder = _holder(fd)
-            if time.monotonic() >= deadline:
-                raise RollbackInProgress(run_dir, holder, wait)
-            if not waiting:
-                log.warning("another rollback of this run is in progress", pid=holder, wait=wait)
-                waiting = True
-            await anyio.sleep(_POLL)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)
-
-
-def _holder(fd: int) -> int | None:
-    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-    return int(text) if text.isdigit() else None
 
 
 async def _rollback_one(
@@ -505,16 +273,6 @@ def _undo(intent: dict[str, Any]) -> dict[str, Any]:
         "target": intent.get("target"),
         "revert_state": intent.get("revert_state"),
     }
-
-
-def _describe_undo(undo: dict[str, Any] | None) -> str:
-    if undo is None:
-        return "see the journal"
-    as_json = {k: json.dumps(v, default=str) for k, v in undo.items()}
-    return (
-        f"injector {undo['injector']}, target {undo['target_name']} {as_json['target']}, "
-        f"revert state {as_json['revert_state']}"
-    )
 
 
 def _name(exc: BaseException) -> str:
