@@ -40,6 +40,8 @@ HELPER_MARK = "chaoskit-process-helper"
 WORKER = str(Path(__file__).with_name("_worker.py"))
 REAP_WAIT = 2.0
 """Seconds to wait for a killed child helper to be reaped."""
+VISIBLE_WAIT = 5.0
+"""Seconds a just-started helper may take to show its command line in /proc."""
 
 
 class Helper(BaseModel):
@@ -75,7 +77,8 @@ def _tag_arg(tag: str) -> str:
 
 
 def spawn_helper(tag: str, mode: str, args: list[str], env: dict[str, str] | None = None) -> Helper:
-    """Start a helper in its own session, stdio on /dev/null; return its identity."""
+    """Start a helper in its own session, stdio on /dev/null; return its identity
+    once the helper can be found by its tag (see :func:`_until_visible`)."""
     argv = [sys.executable, "-I", "-S", WORKER, HELPER_MARK, _tag_arg(tag), mode, *args]
     devnull = os.devnull
     actions = [
@@ -92,11 +95,35 @@ def spawn_helper(tag: str, mode: str, args: list[str], env: dict[str, str] | Non
         file_actions=actions,
         setsid=True,
     )
+    _until_visible(pid, tag)
     try:
         create_time = psutil.Process(pid).create_time()
     except psutil.NoSuchProcess:  # already ended: a zombie keeps its pid until reaped
         create_time = 0.0
     return Helper(pid=pid, create_time=create_time)
+
+
+def _until_visible(pid: int, tag: str) -> None:
+    """Return once the helper ``pid`` shows its tag in /proc/PID/cmdline, or has ended.
+
+    ``posix_spawn`` returns when the child has exec'd, but Linux fills in the new
+    program's command line a moment later (it reads empty meanwhile), and helpers
+    are found again by that command line — by a revert from the intent's state,
+    by ``chaoskit rollback``, by leak checks. A helper nobody can find is a leak,
+    so a start counts only once it is visible; one that stays invisible is killed."""
+    wanted = _tag_arg(tag)
+    deadline = time.monotonic() + VISIBLE_WAIT
+    while time.monotonic() < deadline:
+        try:
+            if wanted in psutil.Process(pid).cmdline():
+                return
+        except psutil.NoSuchProcess:  # a zombie too: it ended, nothing to find
+            return
+        time.sleep(0.001)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    reap([pid])
+    raise OSError(f"helper {pid} did not show its command line within {VISIBLE_WAIT:g}s")
 
 
 def _same(helper: Helper) -> psutil.Process | None:

@@ -8,8 +8,10 @@ experiment measures. With ``restart``:
   restart command that long after the kill (a self-healing supervisor). Revert
   kills the helper if it has not fired yet.
 * either way, revert runs the restart command if the service is not back — fewer
-  processes than before the kill match the selector, the killed ones left out —
-  and no restart of this fault is already under way.
+  processes than before the kill match the selector, the ones inject signalled
+  left out — and no restart of this fault is already under way. A fault that was
+  never injected (the run aborted after prepare) signalled nothing: its processes
+  still count, so its revert starts no second copy of the service.
 """
 
 from __future__ import annotations
@@ -124,19 +126,23 @@ class KillState(RevertState):
 
         {"signal": 9, "since": 1718000000.5, "matched": 1,
          "processes": [{"pid": 4242, "create_time": 1718000000.1, "cmdline": ["ledger"]}],
+         "signalled": [4242],
          "restarter": {"pid": 4300, "create_time": 1718000001.2}}
 
-    ``processes`` are the processes signalled (pid plus start time, so a recycled
-    pid is never touched); ``since`` is when they were selected (wall clock, to
-    compare with process start times); ``matched`` is how many processes the
-    selector matched then, before ``pick`` (the service is back when as many match
-    again); ``restarter`` is the delayed-restart helper inject started, if any.
+    ``processes`` are the processes to signal (pid plus start time, so a recycled
+    pid is never touched); ``signalled`` the pids of those inject delivered the
+    signal to (null in the intent: nothing is known to be signalled yet);
+    ``since`` is when they were selected (wall clock, to compare with process
+    start times); ``matched`` is how many processes the selector matched then,
+    before ``pick`` (the service is back when as many match again);
+    ``restarter`` is the delayed-restart helper inject started, if any.
     """
 
     signal: int
     since: float
     matched: int
     processes: list[ProcessRecord]
+    signalled: list[int] | None = None
     restarter: Helper | None = None
 
 
@@ -209,6 +215,7 @@ class Kill:
                 "running any more; nothing was signalled"
             )
         ctx.log.info("process.signalled", signal=signal_name(state.signal), pids=delivered)
+        state = state.model_copy(update={"signalled": delivered})
         if params.restart is not None and params.restart.after is not None:
             restarter = await blocking(
                 launch,
@@ -254,9 +261,13 @@ class Kill:
 
     def _back(self, ctx: FaultContext, state: KillState) -> list[int]:
         """Processes that show the service is back — as many processes as before
-        the kill match again, the killed ones left out — or coming back (a restart
-        of this fault is running). Empty when neither (blocking)."""
-        killed = {(r.pid, r.create_time) for r in state.processes}
+        the kill match again, the ones signalled left out (they may still be
+        exiting) — or coming back (a restart of this fault is running). Empty when
+        neither (blocking). With the intent's state (``signalled`` null) the
+        recorded processes that still run count: inject may never have run, and
+        a process that died of the signal is not found anyway."""
+        signalled = set(state.signalled or [])
+        killed = {(r.pid, r.create_time) for r in state.processes if r.pid in signalled}
         matched = [
             found.pid
             for found in find(process_target(ctx))

@@ -1,6 +1,7 @@
 """Fixtures for the Docker family: the engine, the local BusyBox image, a lab
 that removes every container and network it made (by label), and the
-``apply_fault`` fixture that reverts whatever a failing test left applied."""
+``faults`` fixture (chaoskit.testing) that reverts whatever a test left applied
+and fails the test if that revert fails."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from docker_faults import Applied, ApplyFault, fault_context
 from docker_lab import Lab, docker_client, ensure_image, labelled_leftovers, remove_labelled
 
-from chaoskit import Injector, TargetSpec
+from chaoskit.testing import FaultTracker
 
 SESSION = f"s{uuid.uuid4().hex[:10]}"
 """The label value of this session's containers and networks."""
@@ -63,24 +63,10 @@ def lab(docker_api: Any, busybox_image: str) -> Iterator[Lab]:
 
 
 @pytest.fixture
-async def apply_fault(lab: Lab) -> AsyncIterator[ApplyFault]:
-    """``await apply_fault(injector, target, params)`` runs preflight, prepare and
-    inject and returns an :class:`Applied`. Everything applied is reverted at
-    teardown (before the lab's containers go); reverting twice is harmless."""
-    applied: list[Applied] = []
-
-    async def apply(injector: Injector, target: TargetSpec, params: dict[str, Any]) -> Applied:
-        ctx = fault_context(injector, target, params)
-        await injector.preflight(ctx)
-        prior_state = await injector.prepare(ctx)
-        fault = Applied(injector, ctx, prior_state)
-        applied.append(fault)
-        fault.revert_state = await injector.inject(ctx, prior_state)
-        return fault
-
-    yield apply
-    for fault in reversed(applied):
-        try:
-            await fault.revert()
-        except Exception as exc:  # noqa: BLE001 - a test may leave a state revert refuses
-            print(f"teardown revert of {fault.injector.name} failed: {exc}")
+async def faults(lab: Lab) -> AsyncIterator[FaultTracker]:
+    """``await faults.apply(injector, target, params)`` runs preflight, prepare and
+    inject and returns a chaoskit.testing.AppliedFault. Every fault still applied
+    is reverted at teardown (before the lab's containers go), which fails if a
+    revert does."""
+    async with FaultTracker() as tracker:
+        yield tracker

@@ -1,11 +1,10 @@
-"""Driving Docker injectors and probes the way the runner does, and an
-independent HTTP check of a container's published port."""
+"""Docker targets, the revert state's container entries, probes driven the way
+the runner does, and an independent HTTP check of a container's published
+port. Faults are driven with chaoskit.testing (the ``faults`` fixture)."""
 
 from __future__ import annotations
 
 import http.client
-import json
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,73 +13,22 @@ from typing import Any, TypeVar
 import structlog
 from chaoskit_docker import ContainerTarget
 
-from chaoskit import (
-    FaultContext,
-    Injector,
-    JsonValue,
-    Observation,
-    Probe,
-    ProbeContext,
-    TargetSpec,
-)
+from chaoskit import Observation, Probe, ProbeContext, TargetSpec
+from chaoskit.testing import AppliedFault
 
 T = TypeVar("T")
-
-
-def fault_context(
-    injector: Injector,
-    target: TargetSpec,
-    params: dict[str, Any],
-    *,
-    fault_name: str = "f",
-    run_id: str | None = None,
-) -> FaultContext:
-    """A context as the runner builds it, params validated by the injector's model."""
-    return FaultContext(
-        run_id=run_id or uuid.uuid4().hex[:12],
-        fault_name=fault_name,
-        target_name="container-under-test",
-        target=target,
-        params=injector.params.model_validate(params),
-        log=structlog.get_logger(),
-    )
 
 
 def target(**selector: Any) -> ContainerTarget:
     return ContainerTarget.model_validate({"kind": "docker.container", **selector})
 
 
-def roundtrip(state: JsonValue) -> JsonValue:
-    """The state as the journal gives it back."""
-    loaded: JsonValue = json.loads(json.dumps(state))
-    return loaded
-
-
-@dataclass
-class Applied:
-    """A fault that went through preflight, prepare and inject."""
-
-    injector: Injector
-    ctx: FaultContext
-    revert_state: JsonValue
-
-    async def revert(self) -> None:
-        await self.injector.revert(self.ctx, roundtrip(self.revert_state))
-
-    async def verify(self) -> None:
-        verify = getattr(self.injector, "verify", None)
-        assert verify is not None
-        await verify(self.ctx, self.revert_state)
-
-    @property
-    def containers(self) -> list[dict[str, Any]]:
-        assert isinstance(self.revert_state, dict)
-        entries = self.revert_state["containers"]
-        assert isinstance(entries, list)
-        return [entry for entry in entries if isinstance(entry, dict)]
-
-
-ApplyFault = Callable[[Injector, TargetSpec, dict[str, Any]], Awaitable[Applied]]
+def containers_of(fault: AppliedFault) -> list[dict[str, Any]]:
+    """The container entries of a fault's revert state."""
+    assert isinstance(fault.revert_state, dict)
+    entries = fault.revert_state["containers"]
+    assert isinstance(entries, list)
+    return [entry for entry in entries if isinstance(entry, dict)]
 
 
 def http_status(port: int, *, timeout: float = 2.0) -> int | str:

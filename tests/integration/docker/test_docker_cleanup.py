@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from chaoskit_docker import CpuPressure, Stop
-from docker_faults import fault_context, target
+from docker_faults import target
 from docker_lab import Lab
+
+from chaoskit.testing import fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -8,10 +8,11 @@ from collections.abc import Callable
 import anyio
 import pytest
 from chaoskit_docker import Kill, Pause, Restart, Stop
-from docker_faults import ApplyFault, answers, fault_context, http_status, roundtrip, target
+from docker_faults import answers, containers_of, http_status, target
 from docker_lab import Container, Lab, wait_until
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context, journal_roundtrip
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -20,22 +21,22 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> 
     await anyio.to_thread.run_sync(lambda: wait_until(check, what, timeout=timeout))
 
 
-async def test_kill_stops_the_service_and_revert_starts_it(
-    lab: Lab, apply_fault: ApplyFault
-) -> None:
+async def test_kill_stops_the_service_and_revert_starts_it(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     assert web.port is not None
     assert answers(web.port)
-    fault = await apply_fault(Kill(), target(container=web.name), {})
+    fault = await faults.apply(Kill(), target(container=web.name), {})
     await fault.verify()
     assert web.status() == "exited"
     assert web.inspect()["State"]["ExitCode"] == 137
     assert not answers(web.port, timeout=1.0)
-    [entry] = fault.containers
+    [entry] = containers_of(fault)
     assert entry["running"] is True
     assert entry["signal"] == "SIGKILL"
 
-    await Kill().revert(fault.ctx, roundtrip(fault.revert_state))  # a fresh instance, JSON only
+    await Kill().revert(
+        fault.ctx, journal_roundtrip(fault.revert_state)
+    )  # a fresh instance, JSON only
     assert web.status() == "running"
     port = _port(web)  # a random host port is chosen again on start
     await until(lambda: answers(port), "httpd to answer again")
@@ -49,11 +50,11 @@ def _port(container: Container) -> int:
 
 
 async def test_kill_with_a_stop_signal_freezes_and_revert_resumes(
-    lab: Lab, apply_fault: ApplyFault
+    lab: Lab, faults: FaultTracker
 ) -> None:
     web = lab.container()
     assert web.port is not None
-    fault = await apply_fault(Kill(), target(container=web.name), {"signal": "STOP"})
+    fault = await faults.apply(Kill(), target(container=web.name), {"signal": "STOP"})
     await fault.verify()  # STOP is not expected to end the process
     assert web.status() == "running"
     assert not answers(web.port, timeout=1.0)
@@ -63,10 +64,10 @@ async def test_kill_with_a_stop_signal_freezes_and_revert_resumes(
 
 
 async def test_docker_kill_is_a_manual_stop_that_restart_policies_leave_alone(
-    lab: Lab, apply_fault: ApplyFault
+    lab: Lab, faults: FaultTracker
 ) -> None:
     web = lab.container(restart_policy={"Name": "always"})
-    fault = await apply_fault(Kill(), target(container=web.name), {})
+    fault = await faults.apply(Kill(), target(container=web.name), {})
     await fault.verify()
     await anyio.sleep(1.5)
     assert web.status() == "exited"
@@ -75,11 +76,9 @@ async def test_docker_kill_is_a_manual_stop_that_restart_policies_leave_alone(
     assert web.status() == "running"
 
 
-async def test_kill_without_start_on_revert_leaves_it_down(
-    lab: Lab, apply_fault: ApplyFault
-) -> None:
+async def test_kill_without_start_on_revert_leaves_it_down(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
-    fault = await apply_fault(Kill(), target(container=web.name), {"start_on_revert": False})
+    fault = await faults.apply(Kill(), target(container=web.name), {"start_on_revert": False})
     await fault.revert()
     assert web.status() == "exited"
 
@@ -96,9 +95,9 @@ async def test_verify_reports_a_kill_that_did_not_end_the_process(lab: Lab) -> N
     assert sleeper.status() == "running"
 
 
-async def test_stop_and_revert(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_stop_and_revert(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
-    fault = await apply_fault(Stop(), target(container=web.name), {"timeout": "1s"})
+    fault = await faults.apply(Stop(), target(container=web.name), {"timeout": "1s"})
     await fault.verify()
     assert web.status() == "exited"
     assert web.port is not None
@@ -110,19 +109,19 @@ async def test_stop_and_revert(lab: Lab, apply_fault: ApplyFault) -> None:
     await until(lambda: answers(port), "httpd to answer after the revert")
 
 
-async def test_stop_is_not_undone_by_a_restart_policy(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_stop_is_not_undone_by_a_restart_policy(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container(restart_policy={"Name": "unless-stopped"})
-    fault = await apply_fault(Stop(), target(container=web.name), {"timeout": "1s"})
+    fault = await faults.apply(Stop(), target(container=web.name), {"timeout": "1s"})
     await anyio.sleep(1.0)
     assert web.status() == "exited"
     await fault.revert()
     assert web.status() == "running"
 
 
-async def test_restart_restarts_once(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_restart_restarts_once(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     before = web.inspect()["State"]["StartedAt"]
-    fault = await apply_fault(Restart(), target(container=web.name), {"timeout": "1s"})
+    fault = await faults.apply(Restart(), target(container=web.name), {"timeout": "1s"})
     await fault.verify()
     assert web.inspect()["State"]["StartedAt"] != before
     assert web.status() == "running"
@@ -131,10 +130,10 @@ async def test_restart_restarts_once(lab: Lab, apply_fault: ApplyFault) -> None:
     assert web.status() == "running"
 
 
-async def test_pause_freezes_and_revert_unpauses(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_pause_freezes_and_revert_unpauses(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     assert web.port is not None
-    fault = await apply_fault(Pause(), target(container=web.name), {})
+    fault = await faults.apply(Pause(), target(container=web.name), {})
     await fault.verify()
     assert web.status() == "paused"
     assert http_status(web.port, timeout=1.0) in ("timeout", "TimeoutError")

@@ -10,10 +10,11 @@ from typing import Any
 import anyio
 import pytest
 from chaoskit_docker import NO_LIMIT, CpuLimit, CpuPressure, MemoryLimit
-from docker_faults import ApplyFault, fault_context, roundtrip, target
+from docker_faults import containers_of, target
 from docker_lab import Container, Lab
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context, journal_roundtrip
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -42,19 +43,19 @@ def cgroup_memory(container: Container) -> tuple[str, str]:
     ],
 )
 async def test_memory_limit_is_set_and_restored_exactly(
-    lab: Lab, apply_fault: ApplyFault, created: dict[str, object], original: tuple[int, int]
+    lab: Lab, faults: FaultTracker, created: dict[str, object], original: tuple[int, int]
 ) -> None:
     web = lab.container(**created)
     assert memory(web) == original
     cgroup_before = cgroup_memory(web)
-    fault = await apply_fault(MemoryLimit(), target(container=web.name), {"memory": "64m"})
+    fault = await faults.apply(MemoryLimit(), target(container=web.name), {"memory": "64m"})
     await fault.verify()
     assert memory(web) == (64 * MiB, 64 * MiB)
     assert cgroup_memory(web) == (str(64 * MiB), str(64 * MiB))
-    [entry] = fault.containers
+    [entry] = containers_of(fault)
     assert (entry["memory"], entry["memory_swap"]) == original
 
-    await MemoryLimit().revert(fault.ctx, roundtrip(fault.revert_state))
+    await MemoryLimit().revert(fault.ctx, journal_roundtrip(fault.revert_state))
     assert cgroup_memory(web) == cgroup_before  # the kernel sees exactly what it saw before
     restored = memory(web)
     if original == (0, 0):
@@ -68,10 +69,10 @@ async def test_memory_limit_is_set_and_restored_exactly(
         await fault.verify()
 
 
-async def test_memory_limit_with_swap(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_memory_limit_with_swap(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     params = {"memory": "64m", "memory_swap": "unlimited"}
-    fault = await apply_fault(MemoryLimit(), target(container=web.name), params)
+    fault = await faults.apply(MemoryLimit(), target(container=web.name), params)
     await fault.verify()
     assert memory(web) == (64 * MiB, -1)
     await fault.revert()
@@ -100,25 +101,25 @@ async def test_memory_revert_onto_a_recreated_container(lab: Lab) -> None:
     # Re-created as a copy of the faulted one: it carries the fault's limit.
     web.client.api.remove_container(web.id, force=True)
     copy = lab.container(web.name, mem_limit="64m", memswap_limit="64m")
-    await MemoryLimit().revert(ctx, roundtrip(state))
+    await MemoryLimit().revert(ctx, journal_roundtrip(state))
     assert memory(copy) == (256 * MiB, 512 * MiB)
 
     # Re-created with limits of its own: reported, not overwritten.
     copy.client.api.remove_container(copy.id, force=True)
     other = lab.container(web.name, mem_limit="100m", memswap_limit="100m")
     with pytest.raises(InjectorError, match=rf"container {web.name} \(recreated as .*100MiB"):
-        await MemoryLimit().revert(ctx, roundtrip(state))
+        await MemoryLimit().revert(ctx, journal_roundtrip(state))
     assert memory(other) == (100 * MiB, 100 * MiB)
 
     # Gone for good: nothing left to restore.
     other.client.api.remove_container(other.id, force=True)
-    await MemoryLimit().revert(ctx, roundtrip(state))
+    await MemoryLimit().revert(ctx, journal_roundtrip(state))
 
 
-async def test_cpu_quota_throttles_and_is_restored(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_cpu_quota_throttles_and_is_restored(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     quota_before = web.cgroup("cpu", "cpu.cfs_quota_us")
-    fault = await apply_fault(CpuLimit(), target(container=web.name), {"cpus": 0.05})
+    fault = await faults.apply(CpuLimit(), target(container=web.name), {"cpus": 0.05})
     await fault.verify()
     config = web.host_config()
     assert (config["CpuQuota"], config["CpuPeriod"], config["NanoCpus"]) == (5000, 0, 0)
@@ -129,7 +130,7 @@ async def test_cpu_quota_throttles_and_is_restored(lab: Lab, apply_fault: ApplyF
         return stats
 
     before = cpu()["throttling_data"]["throttled_periods"]
-    hog = await apply_fault(CpuPressure(), target(container=web.name), {"workers": 2})
+    hog = await faults.apply(CpuPressure(), target(container=web.name), {"workers": 2})
     deadline = time.monotonic() + 10
     while cpu()["throttling_data"]["throttled_periods"] - before < 3:  # 5 ms of every 100 ms
         assert time.monotonic() < deadline, cpu()
@@ -149,10 +150,10 @@ async def test_cpu_quota_throttles_and_is_restored(lab: Lab, apply_fault: ApplyF
 
 
 async def test_cpu_limit_keeps_to_nano_cpus_and_restores_them(
-    lab: Lab, apply_fault: ApplyFault
+    lab: Lab, faults: FaultTracker
 ) -> None:
     web = lab.container(nano_cpus=1_500_000_000)
-    fault = await apply_fault(CpuLimit(), target(container=web.name), {"cpus": 0.5})
+    fault = await faults.apply(CpuLimit(), target(container=web.name), {"cpus": 0.5})
     await fault.verify()
     assert web.host_config()["NanoCpus"] == 500_000_000
     assert web.cgroup("cpu", "cpu.cfs_quota_us") == "50000"
@@ -161,24 +162,24 @@ async def test_cpu_limit_keeps_to_nano_cpus_and_restores_them(
     assert web.cgroup("cpu", "cpu.cfs_quota_us") == "150000"
 
 
-async def test_cpu_quota_with_a_period_of_its_own(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_cpu_quota_with_a_period_of_its_own(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container(cpu_period=50000, cpu_quota=40000)
-    fault = await apply_fault(CpuLimit(), target(container=web.name), {"cpus": 0.1})
+    fault = await faults.apply(CpuLimit(), target(container=web.name), {"cpus": 0.1})
     assert (web.host_config()["CpuQuota"], web.host_config()["CpuPeriod"]) == (5000, 50000)
     await fault.revert()
     assert (web.host_config()["CpuQuota"], web.host_config()["CpuPeriod"]) == (40000, 50000)
 
 
-async def test_cpuset_is_set_and_restored(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_cpuset_is_set_and_restored(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     cpus_before = web.cgroup("cpuset", "cpuset.cpus")
-    fault = await apply_fault(CpuLimit(), target(container=web.name), {"cpuset": "0"})
+    fault = await faults.apply(CpuLimit(), target(container=web.name), {"cpuset": "0"})
     await fault.verify()
     assert web.host_config()["CpusetCpus"] == "0"
     assert web.cgroup("cpuset", "cpuset.cpus") == "0"
     await fault.revert()
     assert web.cgroup("cpuset", "cpuset.cpus") == cpus_before
-    [entry] = fault.containers
+    [entry] = containers_of(fault)
     assert web.host_config()["CpusetCpus"] == entry["all_cpus"]  # "" comes back as every CPU
 
 
@@ -188,5 +189,5 @@ async def test_cpu_revert_onto_a_recreated_container(lab: Lab) -> None:
     state = await CpuLimit().inject(ctx, await CpuLimit().prepare(ctx))
     web.client.api.remove_container(web.id, force=True)
     copy = lab.container(web.name, cpu_quota=30000)
-    await CpuLimit().revert(ctx, roundtrip(state))
+    await CpuLimit().revert(ctx, journal_roundtrip(state))
     assert copy.host_config()["CpuQuota"] == 80000

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 from chaoskit_docker import NetworkDisconnect
-from docker_faults import ApplyFault, fault_context, roundtrip, target
+from docker_faults import containers_of, target
 from docker_lab import Container, Lab
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context, journal_roundtrip
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -40,26 +41,26 @@ def setup(lab: Lab) -> tuple[str, Container, Container]:
 
 
 async def test_disconnect_cuts_and_revert_reconnects_as_before(
-    lab: Lab, apply_fault: ApplyFault
+    lab: Lab, faults: FaultTracker
 ) -> None:
     network, server, client = setup(lab)
     assert reaches(client, "backend")
     before = endpoint(server, network)
     assert before is not None
-    fault = await apply_fault(
+    fault = await faults.apply(
         NetworkDisconnect(), target(container=server.name), {"network": network}
     )
     await fault.verify()
     assert endpoint(server, network) is None
     assert not reaches(client, "backend")
     assert not reaches(client, "172.31.250.10")
-    [entry] = fault.containers
+    [entry] = containers_of(fault)
     assert entry["endpoint"] == {
         "Aliases": ["backend", "db"],
         "IPAMConfig": {"IPv4Address": "172.31.250.10"},
     }
 
-    await NetworkDisconnect().revert(fault.ctx, roundtrip(fault.revert_state))
+    await NetworkDisconnect().revert(fault.ctx, journal_roundtrip(fault.revert_state))
     after = endpoint(server, network)
     assert after is not None
     assert after["IPAddress"] == "172.31.250.10"

@@ -10,10 +10,11 @@ from typing import Any
 import anyio
 import pytest
 from chaoskit_docker import CpuPressure, MemoryPressure
-from docker_faults import ApplyFault, fault_context, roundtrip, target
+from docker_faults import target
 from docker_lab import Container, Lab
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context, journal_roundtrip
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -46,12 +47,12 @@ def marker_of(state: object) -> str:
 
 
 async def test_memory_pressure_under_a_64mib_limit_meets_the_oom_killer(
-    lab: Lab, apply_fault: ApplyFault
+    lab: Lab, faults: FaultTracker
 ) -> None:
     web = lab.container(mem_limit="64m", memswap_limit="64m")
     alone = processes(web)
     started = time.time()
-    fault = await apply_fault(MemoryPressure(), target(container=web.name), {"memory": "128m"})
+    fault = await faults.apply(MemoryPressure(), target(container=web.name), {"memory": "128m"})
     marker = marker_of(fault.revert_state)
     assert marker.endswith(".memory-hog")
     await fault.verify()
@@ -63,7 +64,7 @@ async def test_memory_pressure_under_a_64mib_limit_meets_the_oom_killer(
     assert oom_events(web, started)  # and the kernel OOM-killed chunks of it
     assert web.status() == "running"  # the container itself lives on
 
-    await MemoryPressure().revert(fault.ctx, roundtrip(fault.revert_state))
+    await MemoryPressure().revert(fault.ctx, journal_roundtrip(fault.revert_state))
     assert hog_lines(web, marker) == []
     assert processes(web) == alone  # every process of the hog is gone, none left as zombie
     await fault.revert()  # twice: harmless
@@ -71,10 +72,10 @@ async def test_memory_pressure_under_a_64mib_limit_meets_the_oom_killer(
         await fault.verify()
 
 
-async def test_memory_pressure_holds_what_fits(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_memory_pressure_holds_what_fits(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container(mem_limit="256m", memswap_limit="256m")
     before = web.stats()["memory_stats"]["usage"]
-    fault = await apply_fault(MemoryPressure(), target(container=web.name), {"memory": "96m"})
+    fault = await faults.apply(MemoryPressure(), target(container=web.name), {"memory": "96m"})
     await anyio.sleep(1.0)
     held = web.stats()["memory_stats"]["usage"] - before
     assert 80 * MiB <= held <= 140 * MiB
@@ -83,10 +84,10 @@ async def test_memory_pressure_holds_what_fits(lab: Lab, apply_fault: ApplyFault
     assert web.stats()["memory_stats"]["usage"] - before < 16 * MiB
 
 
-async def test_cpu_pressure_burns_cpu_until_reverted(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_cpu_pressure_burns_cpu_until_reverted(lab: Lab, faults: FaultTracker) -> None:
     web = lab.container()
     alone = processes(web)
-    fault = await apply_fault(CpuPressure(), target(container=web.name), {"workers": 1})
+    fault = await faults.apply(CpuPressure(), target(container=web.name), {"workers": 1})
     marker = marker_of(fault.revert_state)
     await fault.verify()
 

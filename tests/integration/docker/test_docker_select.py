@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from chaoskit_docker import MemoryLimit, Pause
-from docker_faults import ApplyFault, fault_context, roundtrip, target
+from docker_faults import containers_of, target
 from docker_lab import Lab
 
 from chaoskit import InjectorError
+from chaoskit.testing import FaultTracker, fault_context, journal_roundtrip
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -21,11 +22,11 @@ def compose_labels(project: str, service: str, number: int) -> dict[str, str]:
     }
 
 
-async def test_labels_select_all_of_them(lab: Lab, apply_fault: ApplyFault) -> None:
+async def test_labels_select_all_of_them(lab: Lab, faults: FaultTracker) -> None:
     web = [lab.container(labels={"app": lab.value}) for _ in range(2)]
     bystander = lab.container(labels={"app": "other"})
-    fault = await apply_fault(Pause(), target(labels={"app": lab.value}), {})
-    assert sorted(entry["name"] for entry in fault.containers) == sorted(c.name for c in web)
+    fault = await faults.apply(Pause(), target(labels={"app": lab.value}), {})
+    assert sorted(entry["name"] for entry in containers_of(fault)) == sorted(c.name for c in web)
     assert [c.status() for c in web] == ["paused", "paused"]
     assert bystander.status() == "running"
     await fault.revert()
@@ -33,7 +34,7 @@ async def test_labels_select_all_of_them(lab: Lab, apply_fault: ApplyFault) -> N
 
 
 async def test_pick_one_wants_exactly_one_and_random_takes_count(
-    lab: Lab, apply_fault: ApplyFault
+    lab: Lab, faults: FaultTracker
 ) -> None:
     names = [f"chaoskit-test-{lab.value}-{letter}" for letter in "cab"]
     web = {name: lab.container(name, labels={"app": lab.value}) for name in names}
@@ -42,16 +43,16 @@ async def test_pick_one_wants_exactly_one_and_random_takes_count(
         InjectorError, match=rf"pick: one, but 3 .*{names[1]}, {names[2]}, {names[0]}"
     ):
         await Pause().preflight(ctx)
-    one = await apply_fault(Pause(), target(container=names[0], pick="one"), {})
-    assert [entry["name"] for entry in one.containers] == [names[0]]
+    one = await faults.apply(Pause(), target(container=names[0], pick="one"), {})
+    assert [entry["name"] for entry in containers_of(one)] == [names[0]]
     await one.revert()
 
     chosen = set()
     for _ in range(6):
-        fault = await apply_fault(
+        fault = await faults.apply(
             Pause(), target(labels={"app": lab.value}, pick="random", count=2), {}
         )
-        picked = {entry["name"] for entry in fault.containers}
+        picked = {entry["name"] for entry in containers_of(fault)}
         assert len(picked) == 2
         assert {name for name, c in web.items() if c.status() == "paused"} == picked
         chosen |= picked
@@ -76,5 +77,5 @@ async def test_compose_service_and_successor(lab: Lab) -> None:
     successor = lab.container(
         labels=compose_labels(project, "ledger", 1), mem_limit="64m", memswap_limit="64m"
     )
-    await MemoryLimit().revert(ctx, roundtrip(state))
+    await MemoryLimit().revert(ctx, journal_roundtrip(state))
     assert successor.host_config()["Memory"] == 256 << 20

@@ -1,32 +1,31 @@
 """A private PostgreSQL 15 server for the session (tests/pg_server.py), a test
-database with a table for lock tests, an ordinary role, the ``apply_fault``
-fixture that reverts leftovers and proves nothing leaked, and for the sql
-load kind and lookup a fresh table and the run's resource cache."""
+database with a table for lock tests, an ordinary role, the ``faults`` fixture
+(chaoskit.testing) that reverts leftovers, a check after every test that
+nothing leaked (which cleans up what it reports), and for the sql load kind and
+lookup a fresh table and the run's resource cache."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 from chaoskit_postgres import PostgresTarget
 from pg_server import PgServer, PgServerError, pg_bin_dir, start_postgres, stop_postgres
 from postgres_faults import (
     MAX_CONNECTIONS,
-    Applied,
-    ApplyFault,
     connect,
-    fault_context,
     holder_processes,
     load_backends,
-    scalar,
     wait_until,
 )
 
-from chaoskit import Injector
 from chaoskit._resources import RunResources
+from chaoskit.testing import FaultTracker
 
 DATABASE = "chaos"
 ORDINARY_ROLE = "app"
@@ -84,27 +83,65 @@ def app_target(app_dsn: str) -> PostgresTarget:
 @pytest.fixture(autouse=True)
 def nothing_leaked(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test that uses the server: no chaoskit-tagged backend left
-    on it, no holder process of ours left, and the table as it was."""
+    on it, no holder process of ours left, and the table as it was. A leak fails
+    the test that made it, and is then cleaned up, so that the tests after it
+    start clean (one leak, one failure)."""
     yield
     if "pg" not in request.fixturenames:
         return
     server: PgServer = request.getfixturevalue("pg")
     dsn = server.dsn("postgres", DATABASE)
-    left = scalar(
-        dsn,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'chaoskit-%%'",
-    )
-    ours = [pid for pid in holder_processes() if _is_our_child(pid)]
+    holders = _our_holders()
+    backends = _tagged_backends(dsn)
     rows = _accounts(dsn)
-    assert (left, ours, rows) == (0, [], ACCOUNTS), "leaked: tagged backends, holders, rows"
+    if not (holders or backends or rows != ACCOUNTS):
+        return
+    _kill(holders)
+    _terminate(dsn, [pid for pid, _ in backends])
+    _restore_accounts(dsn)
+    by_name = Counter(name for _, name in backends)
+    pytest.fail(
+        f"leaked (now cleaned up): holder processes {holders}, tagged backends "
+        f"{dict(by_name)}, accounts {rows} instead of {ACCOUNTS}",
+        pytrace=False,
+    )
 
 
-def _is_our_child(pid: int) -> bool:
-    try:
-        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115
-    except OSError:
-        return False
-    return int(stat.rsplit(")", 1)[-1].split()[1]) == os.getpid()
+def _our_holders() -> list[int]:
+    return holder_processes(ours=True)
+
+
+def _tagged_backends(dsn: str) -> list[tuple[int, str]]:
+    """(pid, application_name) of every chaoskit-tagged backend but the asker's."""
+    with connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT pid, application_name FROM pg_stat_activity "
+            "WHERE application_name LIKE 'chaoskit-%%' AND pid <> pg_backend_pid() ORDER BY pid"
+        ).fetchall()
+    return [(int(pid), str(name)) for pid, name in rows]
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not set(pids) & set(_our_holders()), what=f"holders {pids} to die")
+
+
+def _terminate(dsn: str, pids: list[int]) -> None:
+    with connect(dsn) as connection:
+        for pid in pids:
+            connection.execute("SELECT pg_terminate_backend(%s)", [pid])
+    wait_until(lambda: not _tagged_backends(dsn), what=f"backends {pids} to end")
+
+
+def _restore_accounts(dsn: str) -> None:
+    with connect(dsn) as connection:
+        connection.execute("SET lock_timeout = '5s'")
+        with connection.transaction():
+            connection.execute("DELETE FROM accounts")
+            with connection.cursor() as cursor:
+                cursor.executemany("INSERT INTO accounts VALUES (%s, %s)", ACCOUNTS)
 
 
 def _accounts(dsn: str) -> list[tuple[int, int]]:
@@ -116,24 +153,13 @@ def _accounts(dsn: str) -> list[tuple[int, int]]:
 
 
 @pytest.fixture
-async def apply_fault(pg: PgServer) -> AsyncIterator[ApplyFault]:
-    """``await apply_fault(injector, target, params)`` runs preflight, prepare
-    and inject like the runner, and returns an :class:`Applied`. Everything
-    applied is reverted at teardown (a no-op when the test reverted already)."""
-    applied: list[Applied] = []
-
-    async def apply(injector: Injector, target: PostgresTarget, params: dict[str, Any]) -> Applied:
-        ctx = fault_context(injector, target, params)
-        await injector.preflight(ctx)
-        prior_state = await injector.prepare(ctx)
-        fault = Applied(injector, ctx, prior_state)
-        applied.append(fault)
-        fault.revert_state = await injector.inject(ctx, prior_state)
-        return fault
-
-    yield apply
-    for fault in reversed(applied):
-        await fault.revert()
+async def faults(pg: PgServer) -> AsyncIterator[FaultTracker]:
+    """``await faults.apply(injector, target, params)`` runs preflight, prepare
+    and inject like the runner, and returns a chaoskit.testing.AppliedFault.
+    Every fault still applied is reverted at teardown, which fails if a revert
+    does."""
+    async with FaultTracker() as tracker:
+        yield tracker
 
 
 @pytest.fixture

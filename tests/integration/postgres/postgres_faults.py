@@ -1,5 +1,6 @@
-"""Helpers to drive the PostgreSQL injectors the way the runner does, and to
-look at the server independently of them (plain psycopg, own connections)."""
+"""Helpers to look at the server independently of the PostgreSQL injectors
+(plain psycopg, own connections, /proc). Faults are driven with chaoskit.testing
+(the ``faults`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,17 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import structlog
-from chaoskit_postgres import PostgresTarget, application_name
-
-from chaoskit import FaultContext, Injector, JsonValue
 
 __all__ = [
     "MAX_CONNECTIONS",
-    "Applied",
-    "ApplyFault",
     "TaggedHelper",
     "connect",
-    "fault_context",
     "holder_processes",
     "load_backends",
     "scalar",
@@ -38,45 +31,6 @@ MAX_CONNECTIONS = 40
 """max_connections of the tests' private server (small, so exhausting it is quick)."""
 
 HOLDER_MARKER = "chaoskit_postgres/_holder.py"
-
-
-def fault_context(
-    injector: Injector,
-    target: PostgresTarget,
-    params: dict[str, Any],
-    *,
-    fault_name: str = "f",
-    run_id: str | None = None,
-) -> FaultContext:
-    """A context as the runner builds it, params validated by the injector's model."""
-    return FaultContext(
-        run_id=run_id or uuid.uuid4().hex[:12],
-        fault_name=fault_name,
-        target_name="db",
-        target=target,
-        params=injector.params.model_validate(params),
-        log=structlog.get_logger(),
-    )
-
-
-@dataclass
-class Applied:
-    """A fault that went through preflight, prepare and inject."""
-
-    injector: Injector
-    ctx: FaultContext
-    revert_state: JsonValue
-
-    @property
-    def application_name(self) -> str:
-        return application_name(self.ctx.tag)
-
-    async def revert(self) -> None:
-        await self.injector.revert(self.ctx, self.revert_state)
-
-
-ApplyFault = Callable[[Injector, PostgresTarget, dict[str, Any]], Awaitable[Applied]]
-"""The type of the ``apply_fault`` fixture."""
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
@@ -115,8 +69,9 @@ def load_backends(dsn: str) -> int:
     )
 
 
-def holder_processes(name: str | None = None) -> list[int]:
-    """Pids of running holder processes (for ``name``, or any), from /proc."""
+def holder_processes(name: str | None = None, *, ours: bool = False) -> list[int]:
+    """Pids of running holder processes (for ``name``, or any), from /proc; with
+    ``ours``, only this process's children (not another test session's)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -128,9 +83,18 @@ def holder_processes(name: str | None = None) -> list[int]:
             continue
         if not any(arg.endswith(HOLDER_MARKER.encode()) for arg in args) or state == "Z":
             continue
+        if ours and _parent(entry) != os.getpid():
+            continue
         if name is None or name.encode() in args:
             found.append(int(entry.name))
     return found
+
+
+def _parent(entry: Path) -> int | None:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:

@@ -11,16 +11,15 @@ from chaoskit_postgres import ExhaustConnections, PostgresTarget, application_na
 from pg_server import PgServer
 from postgres_faults import (
     MAX_CONNECTIONS,
-    ApplyFault,
     TaggedHelper,
     connect,
-    fault_context,
     holder_processes,
     scalar,
     tagged_backends,
 )
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -49,13 +48,13 @@ async def test_exhaust_takes_every_ordinary_slot_and_revert_gives_them_back(
     target: PostgresTarget,
     app_dsn: str,
     superuser_dsn: str,
-    apply_fault: ApplyFault,
+    faults: FaultTracker,
 ) -> None:
     before = client_backends(superuser_dsn)
 
-    fault = await apply_fault(ExhaustConnections(), target, {"keep_free": 0})
+    fault = await faults.apply(ExhaustConnections(), target, {"keep_free": 0})
 
-    name = fault.application_name
+    name = application_name(fault.tag)
     held = tagged_backends(superuser_dsn, name)
     assert held == USABLE - before
     assert fault.revert_state == {
@@ -80,9 +79,9 @@ async def test_exhaust_takes_every_ordinary_slot_and_revert_gives_them_back(
 
 
 async def test_keep_free_leaves_that_many_slots(
-    target: PostgresTarget, app_dsn: str, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, app_dsn: str, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    await apply_fault(ExhaustConnections(), target, {"keep_free": 2})
+    await faults.apply(ExhaustConnections(), target, {"keep_free": 2})
 
     first, second = ordinary_connect(app_dsn), ordinary_connect(app_dsn)
     try:
@@ -94,13 +93,13 @@ async def test_keep_free_leaves_that_many_slots(
 
 
 async def test_connections_already_in_use_are_counted(
-    target: PostgresTarget, app_dsn: str, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, app_dsn: str, superuser_dsn: str, faults: FaultTracker
 ) -> None:
     busy = [ordinary_connect(app_dsn) for _ in range(5)]
     try:
         before = client_backends(superuser_dsn)
-        fault = await apply_fault(ExhaustConnections(), target, {"keep_free": 1})
-        assert tagged_backends(superuser_dsn, fault.application_name) == USABLE - 1 - before
+        fault = await faults.apply(ExhaustConnections(), target, {"keep_free": 1})
+        assert tagged_backends(superuser_dsn, application_name(fault.tag)) == USABLE - 1 - before
         assert client_backends(superuser_dsn) == USABLE - 1 + 0  # the observer is not counted
     finally:
         for connection in busy:
@@ -108,17 +107,21 @@ async def test_connections_already_in_use_are_counted(
 
 
 async def test_an_ordinary_role_target_verifies_through_the_refusal(
-    app_target: PostgresTarget, app_dsn: str, apply_fault: ApplyFault
+    app_target: PostgresTarget, app_dsn: str, faults: FaultTracker
 ) -> None:
     """With keep_free 0 an ordinary role cannot connect to count: the refusal
     itself shows the fault."""
-    fault = await apply_fault(ExhaustConnections(), app_target, {"keep_free": 0})
+    fault = await faults.apply(ExhaustConnections(), app_target, {"keep_free": 0})
 
-    await ExhaustConnections().verify(fault.ctx, fault.revert_state)
+    with pytest.raises(psycopg.OperationalError, match=REFUSED):
+        ordinary_connect(app_dsn)  # the role verify connects as is refused, too ...
+    await ExhaustConnections().verify(fault.ctx, fault.revert_state)  # ... and that is in force
     await fault.revert()
 
-    with ordinary_connect(app_dsn):
-        pass
+    with ordinary_connect(app_dsn) as connection:
+        assert connection.execute("select 1").fetchone() == (1,)
+    with pytest.raises(FaultNotInForce, match="not running"):
+        await ExhaustConnections().verify(fault.ctx, fault.revert_state)
 
 
 async def test_max_open_refuses_a_pool_too_large(
@@ -137,34 +140,26 @@ async def test_max_open_refuses_a_pool_too_large(
 
 
 async def test_reverting_twice_is_harmless(
-    target: PostgresTarget, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(ExhaustConnections(), target, {})
+    fault = await faults.apply(ExhaustConnections(), target, {})
 
     await fault.revert()
     await fault.revert()
 
-    assert tagged_backends(superuser_dsn, fault.application_name) == 0
-
-
-async def test_revert_without_inject_is_harmless(target: PostgresTarget) -> None:
-    injector = ExhaustConnections()
-    ctx = fault_context(injector, target, {})
-    state = await injector.prepare(ctx)
-
-    await injector.revert(ctx, state)
+    assert tagged_backends(superuser_dsn, application_name(fault.tag)) == 0
 
 
 async def test_revert_from_json_in_a_fresh_instance(
-    target: PostgresTarget, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(ExhaustConnections(), target, {})
+    fault = await faults.apply(ExhaustConnections(), target, {})
     journaled = json.loads(json.dumps(fault.revert_state))
 
     await ExhaustConnections().revert(fault.ctx, journaled)
 
-    assert tagged_backends(superuser_dsn, fault.application_name) == 0
-    assert holder_processes(fault.application_name) == []
+    assert tagged_backends(superuser_dsn, application_name(fault.tag)) == 0
+    assert holder_processes(application_name(fault.tag)) == []
 
 
 async def test_revert_ends_tagged_connections_held_by_another_process(

@@ -9,19 +9,24 @@ import json
 import psycopg
 import pytest
 from chaoskit_postgres import HoldLock, PostgresTarget, application_name
-from postgres_faults import ApplyFault, connect, fault_context, holder_processes, tagged_backends
+from postgres_faults import connect, holder_processes, tagged_backends
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-def try_update(dsn: str, account: int) -> None:
-    """An UPDATE that gives up after 200ms of waiting for a lock; rolled back."""
+def try_update(dsn: str, account: int) -> int:
+    """An UPDATE that gives up after 200ms of waiting for a lock (LockNotAvailable);
+    rolled back. The number of rows it updated."""
     with connect(dsn, autocommit=False) as connection:
         connection.execute("SET lock_timeout = '200ms'")
-        connection.execute("UPDATE accounts SET balance = balance + 1 WHERE id = %s", [account])
+        cursor = connection.execute(
+            "UPDATE accounts SET balance = balance + 1 WHERE id = %s", [account]
+        )
         connection.rollback()
+        return cursor.rowcount
 
 
 def try_select(dsn: str) -> None:
@@ -42,13 +47,13 @@ def idle_in_transaction(dsn: str, name: str) -> int:
 
 
 async def test_row_lock_blocks_an_update_until_revert(
-    target: PostgresTarget, app_dsn: str, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, app_dsn: str, superuser_dsn: str, faults: FaultTracker
 ) -> None:
     try_update(app_dsn, 1)  # nothing in the way yet
 
-    fault = await apply_fault(HoldLock(), target, {"table": "accounts", "where": "id = 1"})
+    fault = await faults.apply(HoldLock(), target, {"table": "accounts", "where": "id = 1"})
 
-    assert idle_in_transaction(superuser_dsn, fault.application_name) == 1
+    assert idle_in_transaction(superuser_dsn, application_name(fault.tag)) == 1
     with pytest.raises(psycopg.errors.LockNotAvailable):
         try_update(app_dsn, 1)
     try_update(app_dsn, 2)  # another row is free
@@ -57,15 +62,15 @@ async def test_row_lock_blocks_an_update_until_revert(
     await fault.revert()
 
     try_update(app_dsn, 1)
-    assert tagged_backends(superuser_dsn, fault.application_name) == 0
+    assert tagged_backends(superuser_dsn, application_name(fault.tag)) == 0
     with pytest.raises(FaultNotInForce):
         await HoldLock().verify(fault.ctx, fault.revert_state)
 
 
 async def test_table_lock_blocks_even_reads(
-    target: PostgresTarget, app_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, app_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(
+    fault = await faults.apply(
         HoldLock(), target, {"table": "public.accounts", "mode": "ACCESS EXCLUSIVE"}
     )
 
@@ -78,9 +83,9 @@ async def test_table_lock_blocks_even_reads(
 
 
 async def test_share_lock_lets_reads_through_and_blocks_writes(
-    target: PostgresTarget, app_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, app_dsn: str, faults: FaultTracker
 ) -> None:
-    await apply_fault(HoldLock(), target, {"table": "accounts", "mode": "share"})
+    await faults.apply(HoldLock(), target, {"table": "accounts", "mode": "share"})
 
     try_select(app_dsn)
     with pytest.raises(psycopg.errors.LockNotAvailable):
@@ -123,22 +128,20 @@ async def test_preflight_names_a_missing_table(target: PostgresTarget) -> None:
 
 
 async def test_reverting_twice_and_from_json_is_harmless(
-    target: PostgresTarget, app_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, app_dsn: str, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(HoldLock(), target, {"table": "accounts", "where": "id = 3"})
+    fault = await faults.apply(HoldLock(), target, {"table": "accounts", "where": "id = 3"})
+    with pytest.raises(psycopg.errors.LockNotAvailable):
+        try_update(app_dsn, 3)
     journaled = json.loads(json.dumps(fault.revert_state))
 
     await HoldLock().revert(fault.ctx, journaled)
     await HoldLock().revert(fault.ctx, journaled)
 
-    try_update(app_dsn, 3)
-
-
-async def test_revert_without_inject_is_harmless(target: PostgresTarget) -> None:
-    injector = HoldLock()
-    ctx = fault_context(injector, target, {"table": "accounts", "mode": "exclusive"})
-
-    await injector.revert(ctx, await injector.prepare(ctx))
+    assert try_update(app_dsn, 3) == 1  # the row is free again
+    name = application_name(fault.tag)
+    assert tagged_backends(superuser_dsn, name) == 0
+    assert holder_processes(name) == []
 
 
 async def test_preflight_starts_a_standby_holder_that_inject_uses(

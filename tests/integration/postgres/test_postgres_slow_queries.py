@@ -6,18 +6,11 @@ import json
 import time
 
 import pytest
-from chaoskit_postgres import PostgresTarget, SlowQueries
-from postgres_faults import (
-    ApplyFault,
-    connect,
-    fault_context,
-    holder_processes,
-    scalar,
-    tagged_backends,
-    wait_until,
-)
+from chaoskit_postgres import PostgresTarget, SlowQueries, application_name
+from postgres_faults import connect, holder_processes, scalar, tagged_backends, wait_until
 
 from chaoskit import FaultNotInForce
+from chaoskit.testing import FaultTracker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -32,11 +25,11 @@ def query_starts(dsn: str, name: str) -> tuple[str, ...]:
 
 
 async def test_n_backends_sleep_until_revert(
-    target: PostgresTarget, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, superuser_dsn: str, faults: FaultTracker
 ) -> None:
     sleep = 30.0
-    fault = await apply_fault(SlowQueries(), target, {"backends": 5, "sleep": f"{sleep:g}s"})
-    name = fault.application_name
+    fault = await faults.apply(SlowQueries(), target, {"backends": 5, "sleep": f"{sleep:g}s"})
+    name = application_name(fault.tag)
 
     wait_until(
         lambda: tagged_backends(superuser_dsn, name, sleeping=True) == 5,
@@ -57,53 +50,48 @@ async def test_n_backends_sleep_until_revert(
 
 
 async def test_short_sleeps_loop(
-    target: PostgresTarget, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(SlowQueries(), target, {"backends": 2, "sleep": "50ms"})
+    fault = await faults.apply(SlowQueries(), target, {"backends": 2, "sleep": "50ms"})
 
     queries = []
     for _ in range(3):
         wait_until(
-            lambda: tagged_backends(superuser_dsn, fault.application_name, sleeping=True) >= 1,
+            lambda: tagged_backends(superuser_dsn, application_name(fault.tag), sleeping=True) >= 1,
             what="a sleeping backend",
         )
-        queries.append(query_starts(superuser_dsn, fault.application_name))
+        queries.append(query_starts(superuser_dsn, application_name(fault.tag)))
         time.sleep(0.2)  # several 50ms queries later, still sleeping
     assert len(set(queries)) == 3, "each look saw new queries"
     await SlowQueries().verify(fault.ctx, fault.revert_state)
 
 
 async def test_verify_sees_fewer_sleepers_than_asked(
-    target: PostgresTarget, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(SlowQueries(), target, {"backends": 3, "sleep": "30s"})
-    wait_until(lambda: tagged_backends(superuser_dsn, fault.application_name, sleeping=True) == 3)
+    fault = await faults.apply(SlowQueries(), target, {"backends": 3, "sleep": "30s"})
+    wait_until(
+        lambda: tagged_backends(superuser_dsn, application_name(fault.tag), sleeping=True) == 3
+    )
     scalar(
         superuser_dsn,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE application_name = %s LIMIT 1",
-        [fault.application_name],
+        [application_name(fault.tag)],
     )
-    wait_until(lambda: tagged_backends(superuser_dsn, fault.application_name) == 2)
+    wait_until(lambda: tagged_backends(superuser_dsn, application_name(fault.tag)) == 2)
 
     with pytest.raises(FaultNotInForce, match=r"2 backends .* expected 3"):
         await SlowQueries().verify(fault.ctx, fault.revert_state)
 
 
 async def test_reverting_twice_and_from_json_is_harmless(
-    target: PostgresTarget, superuser_dsn: str, apply_fault: ApplyFault
+    target: PostgresTarget, superuser_dsn: str, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(SlowQueries(), target, {"backends": 2, "sleep": "10s"})
+    fault = await faults.apply(SlowQueries(), target, {"backends": 2, "sleep": "10s"})
     journaled = json.loads(json.dumps(fault.revert_state))
 
     await SlowQueries().revert(fault.ctx, journaled)
     await SlowQueries().revert(fault.ctx, journaled)
 
-    assert tagged_backends(superuser_dsn, fault.application_name) == 0
-
-
-async def test_revert_without_inject_is_harmless(target: PostgresTarget) -> None:
-    injector = SlowQueries()
-    ctx = fault_context(injector, target, {"backends": 2})
-
-    await injector.revert(ctx, await injector.prepare(ctx))
+    assert tagged_backends(superuser_dsn, application_name(fault.tag)) == 0

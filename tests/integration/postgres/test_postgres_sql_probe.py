@@ -9,10 +9,10 @@ import pytest
 import structlog
 from chaoskit_postgres import ExhaustConnections, PostgresTarget, SqlExpect, SqlParams, SqlProbe
 from pg_server import PgServer
-from postgres_faults import ApplyFault
 
 from chaoskit import Observation, ProbeContext
 from chaoskit._resources import RunResources
+from chaoskit.testing import FaultTracker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -102,11 +102,11 @@ async def test_a_refused_connection_is_an_observation(pg: PgServer) -> None:
 
 
 async def test_the_probe_sees_an_exhausted_pool(
-    target: PostgresTarget, app_target: PostgresTarget, apply_fault: ApplyFault
+    target: PostgresTarget, app_target: PostgresTarget, faults: FaultTracker
 ) -> None:
     assert (await observe(app_target, "select 1", {"value": 1})).ok
 
-    fault = await apply_fault(ExhaustConnections(), target, {"keep_free": 0})
+    fault = await faults.apply(ExhaustConnections(), target, {"keep_free": 0})
     seen = await observe(app_target, "select 1", {"value": 1})
 
     assert not seen.ok

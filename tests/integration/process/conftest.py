@@ -1,19 +1,26 @@
 """Fixtures for the process family: victims that are always reaped, the
-``apply_fault`` fixture, and a check after every test that no helper process
-and no cgroup of the test's run is left behind."""
+``faults`` fixture (chaoskit.testing), and a check after every test that no
+helper process and no cgroup of the test's run is left behind — which fails
+the test that left them and then removes them, so that one leak stays one
+failure."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from process_faults import Applied, ApplyFault, fault_context
 from process_victims import Victim, end_everything_with, helpers_of, wait_for
 
-from chaoskit import Injector, TargetSpec
+from chaoskit.testing import FaultTracker
+
+HELPERS_END_WITHIN = 5.0
+"""Seconds a helper may still take to exit after its fault ended (a hard cap firing)."""
 
 
 @pytest.fixture
@@ -25,9 +32,26 @@ def run_id() -> str:
 @pytest.fixture(autouse=True)
 def nothing_left_behind(run_id: str) -> Iterator[None]:
     yield
-    wait_for(lambda: not helpers_of(run_id), f"helpers of {run_id} to end", timeout=5)
-    leftovers = glob.glob(f"/sys/fs/cgroup/*/**/chaoskit-{run_id}*", recursive=True)
-    assert leftovers == [], leftovers
+    with contextlib.suppress(AssertionError):  # reported below, with the rest
+        wait_for(lambda: not helpers_of(run_id), f"helpers of {run_id}", HELPERS_END_WITHIN)
+    helpers = [process.pid for process in helpers_of(run_id)]
+    cgroups = sorted(glob.glob(f"/sys/fs/cgroup/*/**/chaoskit-{run_id}*", recursive=True))
+    if not helpers and not cgroups:
+        return
+    end_everything_with(run_id)
+    for cgroup in sorted(cgroups, key=len, reverse=True):  # the deepest first
+        _remove_cgroup(Path(cgroup))
+    pytest.fail(f"left behind (now removed): helpers {helpers}, cgroups {cgroups}", pytrace=False)
+
+
+def _remove_cgroup(cgroup: Path) -> None:
+    """Move the cgroup's processes to its parent, then remove it."""
+    for pid in (cgroup / "cgroup.procs").read_text().split():
+        try:
+            (cgroup.parent / "cgroup.procs").write_text(pid)
+        except ProcessLookupError:
+            continue  # it ended meanwhile
+    os.rmdir(cgroup)
 
 
 @pytest.fixture
@@ -48,19 +72,9 @@ def spawn() -> Iterator[Callable[..., Victim]]:
 
 
 @pytest.fixture
-async def apply_fault(run_id: str) -> AsyncIterator[ApplyFault]:
-    """``await apply_fault(injector, target, params)`` runs preflight, prepare and
-    inject; everything applied is reverted at teardown (a no-op when the test did)."""
-    applied: list[Applied] = []
-
-    async def apply(injector: Injector, target: TargetSpec, params: dict[str, Any]) -> Applied:
-        ctx = fault_context(injector, target, params, run_id=run_id)
-        await injector.preflight(ctx)
-        fault = Applied(injector, ctx, await injector.prepare(ctx))
-        applied.append(fault)
-        fault.revert_state = await injector.inject(ctx, fault.prior_state)
-        return fault
-
-    yield apply
-    for fault in reversed(applied):
-        await fault.revert()
+async def faults(run_id: str) -> AsyncIterator[FaultTracker]:
+    """``await faults.apply(injector, target, params)`` runs preflight, prepare and
+    inject with this test's run id; every fault still applied is reverted at
+    teardown, which fails if a revert does."""
+    async with FaultTracker(run_id=run_id) as tracker:
+        yield tracker

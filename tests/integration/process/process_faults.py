@@ -1,41 +1,22 @@
-"""Driving process injectors and probes the way the runner does."""
+"""Targets and probe contexts for the process family's tests. Faults are
+driven with chaoskit.testing (the ``faults`` fixture)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 from chaoskit_process import ProcessTarget
 
-from chaoskit import Expect, FaultContext, Injector, JsonValue, Params, ProbeContext, TargetSpec
+from chaoskit import Expect, Params, ProbeContext, TargetSpec
 
 T = TypeVar("T")
 
 
 def target(**selector: Any) -> ProcessTarget:
     return ProcessTarget.model_validate({"kind": "process", **selector})
-
-
-def fault_context(
-    injector: Injector,
-    process_target: TargetSpec,
-    params: dict[str, Any],
-    *,
-    run_id: str,
-    fault_name: str = "f",
-) -> FaultContext:
-    """A context as the runner builds it, params validated by the injector's model."""
-    return FaultContext(
-        run_id=run_id,
-        fault_name=fault_name,
-        target_name="victim",
-        target=process_target,
-        params=injector.params.model_validate(params),
-        log=structlog.get_logger(),
-    )
 
 
 class NoResources:
@@ -57,20 +38,3 @@ def probe_context(
         log=structlog.get_logger(),
         resources=NoResources(),
     )
-
-
-@dataclass
-class Applied:
-    """A fault that went through preflight, prepare and inject."""
-
-    injector: Injector
-    ctx: FaultContext
-    prior_state: JsonValue
-    revert_state: JsonValue = None
-
-    async def revert(self) -> None:
-        await self.injector.revert(self.ctx, self.revert_state or self.prior_state)
-
-
-ApplyFault = Callable[[Injector, TargetSpec, dict[str, Any]], Awaitable[Applied]]
-"""The type of the ``apply_fault`` fixture."""

@@ -15,10 +15,11 @@ import psutil
 import pytest
 from chaoskit_process import CpuLimit, MemoryLimit, _limits
 from chaoskit_process import _cgroup as cg
-from process_faults import ApplyFault, fault_context, target
+from process_faults import target
 from process_victims import ALLOCATE, BURN, SLEEP, Victim
 
-from chaoskit import FaultNotInForce, InjectorError
+from chaoskit import InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -51,13 +52,13 @@ def needs_v1(controller: str) -> None:
 
 
 async def test_memory_limit_oom_kills_a_process_that_needs_more(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault, run_id: str
+    spawn: Callable[..., Victim], faults: FaultTracker, run_id: str
 ) -> None:
     needs_v1("memory")
     victim = spawn(ALLOCATE, stdin=subprocess.PIPE)
     original = membership(victim.pid)
 
-    fault = await apply_fault(MemoryLimit(), target(pid=victim.pid), {"mib": 64})
+    fault = await faults.apply(MemoryLimit(), target(pid=victim.pid), {"mib": 64})
 
     await MemoryLimit().verify(fault.ctx, fault.revert_state)
     limited = cgroup_dir(victim.pid, "memory")
@@ -79,13 +80,13 @@ async def test_memory_limit_oom_kills_a_process_that_needs_more(
 
 
 async def test_memory_limit_revert_restores_membership_exactly(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     needs_v1("memory")
     victim = spawn()
     original = membership(victim.pid)
 
-    fault = await apply_fault(MemoryLimit(), target(cmdline=victim.marker), {"mib": 64})
+    fault = await faults.apply(MemoryLimit(), target(cmdline=victim.marker), {"mib": 64})
     limited = cgroup_dir(victim.pid, "memory")
     assert membership(victim.pid) != original
     state = fault.revert_state
@@ -112,7 +113,7 @@ def cgroup_dir_path(lines: list[str], controller: str) -> str:
 
 
 async def test_cpu_limit_caps_a_spinning_process(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     needs_v1("cpu")
     burner = spawn(BURN)
@@ -122,7 +123,7 @@ async def test_cpu_limit_caps_a_spinning_process(
     await anyio.sleep(0.4)
     before = process.cpu_percent(None)
 
-    fault = await apply_fault(CpuLimit(), target(pid=burner.pid), {"cpus": 0.2})
+    fault = await faults.apply(CpuLimit(), target(pid=burner.pid), {"cpus": 0.2})
 
     await CpuLimit().verify(fault.ctx, fault.revert_state)
     limited = cgroup_dir(burner.pid, "cpu")
@@ -146,14 +147,14 @@ async def test_cpu_limit_caps_a_spinning_process(
 
 
 async def test_revert_moves_back_processes_that_joined_meanwhile(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     """A child forked inside the new cgroup would keep it from being removed:
     revert moves it to where the target came from."""
     needs_v1("memory")
     victim, child = spawn(), spawn()
     original = membership(child.pid)
-    fault = await apply_fault(MemoryLimit(), target(pid=victim.pid), {"mib": 64})
+    fault = await faults.apply(MemoryLimit(), target(pid=victim.pid), {"mib": 64})
     limited = cgroup_dir(victim.pid, "memory")
     (limited / "cgroup.procs").write_text(str(child.pid))  # as if victim had forked it
     assert cgroup_dir(child.pid, "memory") == limited
@@ -162,20 +163,6 @@ async def test_revert_moves_back_processes_that_joined_meanwhile(
 
     assert membership(child.pid) == original
     assert not limited.exists()
-
-
-async def test_revert_without_inject_is_harmless(spawn: Callable[..., Victim], run_id: str) -> None:
-    needs_v1("cpu")
-    victim = spawn(SLEEP)
-    original = membership(victim.pid)
-    ctx = fault_context(CpuLimit(), target(pid=victim.pid), {"cpus": 0.5}, run_id=run_id)
-    prior = await CpuLimit().prepare(ctx)
-
-    await CpuLimit().revert(ctx, prior)
-
-    assert membership(victim.pid) == original
-    with pytest.raises(FaultNotInForce):
-        await CpuLimit().verify(ctx, prior)
 
 
 async def test_inject_refuses_a_process_moved_since_prepare(

@@ -10,10 +10,11 @@ import anyio
 import psutil
 import pytest
 from chaoskit_process import RESTART_ENV, Kill
-from process_faults import ApplyFault, fault_context, target
+from process_faults import target
 from process_victims import Victim, alive_with, helpers_of, status_of, wait_for
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -40,10 +41,10 @@ def restart_of(victim: Victim, after: str | None = None) -> dict[str, object]:
     return spec
 
 
-async def test_kill_ends_the_process(spawn: Callable[..., Victim], apply_fault: ApplyFault) -> None:
+async def test_kill_ends_the_process(spawn: Callable[..., Victim], faults: FaultTracker) -> None:
     victim = spawn()
 
-    fault = await apply_fault(Kill(), target(pid=victim.pid), {})
+    fault = await faults.apply(Kill(), target(pid=victim.pid), {})
 
     await Kill().verify(fault.ctx, fault.revert_state)
     assert victim.process.wait(timeout=5) == -signal.SIGKILL
@@ -56,23 +57,23 @@ async def test_kill_ends_the_process(spawn: Callable[..., Victim], apply_fault: 
 
 
 async def test_kill_sends_the_signal_asked_for(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     victim = spawn()
 
-    fault = await apply_fault(Kill(), target(cmdline=victim.marker), {"signal": "TERM"})
+    fault = await faults.apply(Kill(), target(cmdline=victim.marker), {"signal": "TERM"})
 
     await Kill().verify(fault.ctx, fault.revert_state)
     assert victim.process.wait(timeout=5) == -signal.SIGTERM
 
 
 async def test_verify_says_when_the_process_survives(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     victim = spawn(IGNORES_TERM)
     await anyio.sleep(0.3)  # let it install its handler
 
-    fault = await apply_fault(
+    fault = await faults.apply(
         Kill(), target(pid=victim.pid), {"signal": "SIGTERM", "exit_within": "300ms"}
     )
 
@@ -82,12 +83,12 @@ async def test_verify_says_when_the_process_survives(
 
 
 async def test_verify_does_not_wait_for_a_signal_not_meant_to_end(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     victim = spawn(IGNORES_TERM)
     await anyio.sleep(0.3)
 
-    fault = await apply_fault(
+    fault = await faults.apply(
         Kill(), target(pid=victim.pid), {"signal": "SIGTERM", "exit_within": None}
     )
 
@@ -111,10 +112,10 @@ async def test_a_recycled_pid_is_never_signalled(spawn: Callable[..., Victim], r
 
 
 async def test_revert_without_restart_changes_nothing_and_twice_is_harmless(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     victim = spawn()
-    fault = await apply_fault(Kill(), target(cmdline=victim.marker), {})
+    fault = await faults.apply(Kill(), target(cmdline=victim.marker), {})
 
     await fault.revert()
     await fault.revert()
@@ -124,10 +125,10 @@ async def test_revert_without_restart_changes_nothing_and_twice_is_harmless(
 
 
 async def test_revert_restarts_a_service_that_is_not_back(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     victim = spawn()
-    fault = await apply_fault(
+    fault = await faults.apply(
         Kill(), target(cmdline=victim.marker), {"restart": restart_of(victim)}
     )
     await Kill().verify(fault.ctx, fault.revert_state)
@@ -148,10 +149,10 @@ async def test_revert_restarts_a_service_that_is_not_back(
 
 
 async def test_a_delayed_restart_fires_on_its_own(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault, run_id: str
+    spawn: Callable[..., Victim], faults: FaultTracker, run_id: str
 ) -> None:
     victim = spawn()
-    fault = await apply_fault(
+    fault = await faults.apply(
         Kill(), target(cmdline=victim.marker), {"restart": restart_of(victim, after="300ms")}
     )
     state = fault.revert_state
@@ -168,10 +169,10 @@ async def test_a_delayed_restart_fires_on_its_own(
 
 
 async def test_revert_cancels_a_pending_restart_and_restarts_itself(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault, run_id: str
+    spawn: Callable[..., Victim], faults: FaultTracker, run_id: str
 ) -> None:
     victim = spawn()
-    fault = await apply_fault(
+    fault = await faults.apply(
         Kill(), target(cmdline=victim.marker), {"restart": restart_of(victim, after="60s")}
     )
     assert len(helpers_of(run_id)) == 1
@@ -235,7 +236,7 @@ async def test_revert_state_is_checked(run_id: str) -> None:
 
 
 async def test_back_means_as_many_as_before(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     """Killing one of two workers: the survivor alone does not make the service
     back, so revert restarts one, and only one."""
@@ -243,7 +244,7 @@ async def test_back_means_as_many_as_before(
     two = spawn(marker=one.marker)
     workers = target(cmdline=one.marker, pick="random", count=1)
 
-    fault = await apply_fault(Kill(), workers, {"restart": {"command": one.argv}})
+    fault = await faults.apply(Kill(), workers, {"restart": {"command": one.argv}})
     state = fault.revert_state
     assert isinstance(state, dict)
     assert state["matched"] == 2

@@ -13,10 +13,11 @@ import anyio
 import psutil
 import pytest
 from chaoskit_process import CpuPressure, MemoryPressure
-from process_faults import ApplyFault, fault_context, target
+from process_faults import target
 from process_victims import Victim, helpers_of, wait_for
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -35,12 +36,12 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 async def test_cpu_pressure_loads_the_machine(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault, run_id: str
+    spawn: Callable[..., Victim], faults: FaultTracker, run_id: str
 ) -> None:
     victim = spawn()
     before = await anyio.to_thread.run_sync(psutil.cpu_percent, 0.5)
 
-    fault = await apply_fault(
+    fault = await faults.apply(
         CpuPressure(), target(pid=victim.pid), {"workers": 2, "max_duration": "30s"}
     )
     await CpuPressure().verify(fault.ctx, fault.revert_state)
@@ -67,12 +68,12 @@ async def test_cpu_pressure_loads_the_machine(
 
 
 async def test_burners_take_nice_and_the_targets_cpus(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault, run_id: str
+    spawn: Callable[..., Victim], faults: FaultTracker, run_id: str
 ) -> None:
     victim = spawn()
     psutil.Process(victim.pid).cpu_affinity([0])
 
-    await apply_fault(CpuPressure(), target(pid=victim.pid), {"nice": 19, "max_duration": "5s"})
+    await faults.apply(CpuPressure(), target(pid=victim.pid), {"nice": 19, "max_duration": "5s"})
 
     [burner] = helpers_of(run_id)  # one worker: the target may use one CPU
     wait_for(lambda: burner.nice() == 19 and burner.cpu_affinity() == [0], "nice and affinity")
@@ -139,12 +140,12 @@ async def test_revert_leaves_other_faults_burners_alone(
 
 
 async def test_memory_pressure_holds_the_memory(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault, run_id: str
+    spawn: Callable[..., Victim], faults: FaultTracker, run_id: str
 ) -> None:
     victim = spawn()
     available = psutil.virtual_memory().available
 
-    fault = await apply_fault(MemoryPressure(), target(pid=victim.pid), {"mib": 200})
+    fault = await faults.apply(MemoryPressure(), target(pid=victim.pid), {"mib": 200})
 
     await MemoryPressure().verify(fault.ctx, fault.revert_state)
     [hog] = helpers_of(run_id)
@@ -180,7 +181,9 @@ async def test_memory_hog_ends_on_its_own_at_the_hard_cap(
         injector, target(pid=victim.pid), {"mib": 16, "max_duration": "500ms"}, run_id=run_id
     )
     state = await injector.inject(ctx, await injector.prepare(ctx))
+    assert len(helpers_of(run_id)) == 1
 
     wait_for(lambda: not helpers_of(run_id), "the hog to end", timeout=5)
 
-    await injector.revert(ctx, state)
+    await injector.revert(ctx, state)  # nothing left to end: harmless
+    assert helpers_of(run_id) == []

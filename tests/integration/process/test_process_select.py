@@ -13,11 +13,12 @@ import psutil
 import pytest
 from chaoskit_process import MemoryLimit, Stop
 from chaoskit_process._select import SelectionError, find, pick
-from process_faults import fault_context, target
+from process_faults import target
 from process_victims import HTTP, SLEEP, Victim, symlinked_python, wait_for
 from servers import free_port
 
 from chaoskit import InjectorError
+from chaoskit.testing import fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

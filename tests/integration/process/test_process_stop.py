@@ -13,11 +13,12 @@ import anyio
 import psutil
 import pytest
 from chaoskit_process import Stop
-from process_faults import ApplyFault, fault_context, target
+from process_faults import target
 from process_victims import HTTP, Victim, status_of, wait_for
 from servers import free_port
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -36,13 +37,13 @@ def answers(port: int, timeout: float = 0.5) -> bool:
 
 
 async def test_stop_freezes_and_revert_continues(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     port = free_port()
     victim = spawn(HTTP, str(port))
     wait_for(lambda: answers(port), "the HTTP victim")
 
-    fault = await apply_fault(Stop(), target(port=port), {})
+    fault = await faults.apply(Stop(), target(port=port), {})
 
     await Stop().verify(fault.ctx, fault.revert_state)
     assert status_of(victim.pid) == STOPPED
@@ -67,38 +68,14 @@ async def test_stop_freezes_and_revert_continues(
         await Stop().verify(fault.ctx, fault.revert_state)
 
 
-async def test_reverting_twice_is_harmless(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
-) -> None:
-    victim = spawn()
-    fault = await apply_fault(Stop(), target(cmdline=victim.marker), {})
-
-    await fault.revert()
-    await fault.revert()
-
-    assert status_of(victim.pid) not in (STOPPED, None)
-
-
-async def test_revert_without_inject_is_harmless(spawn: Callable[..., Victim], run_id: str) -> None:
-    victim = spawn()
-    ctx = fault_context(Stop(), target(pid=victim.pid), {}, run_id=run_id)
-    prior = await Stop().prepare(ctx)
-
-    await Stop().revert(ctx, prior)
-
-    assert status_of(victim.pid) not in (STOPPED, None)
-    with pytest.raises(FaultNotInForce):
-        await Stop().verify(ctx, prior)
-
-
 async def test_a_process_stopped_before_the_fault_stays_stopped(
-    spawn: Callable[..., Victim], apply_fault: ApplyFault
+    spawn: Callable[..., Victim], faults: FaultTracker
 ) -> None:
     victim = spawn()
     os.kill(victim.pid, signal.SIGSTOP)
     wait_for(lambda: status_of(victim.pid) == STOPPED, "the victim to stop")
 
-    fault = await apply_fault(Stop(), target(pid=victim.pid), {})
+    fault = await faults.apply(Stop(), target(pid=victim.pid), {})
     state = fault.revert_state
     assert isinstance(state, dict)
     assert state["processes"][0]["was_stopped"] is True

@@ -1,18 +1,45 @@
-"""The ``apply_fault`` fixture: prepare → inject like the runner, and a safety
-net that reverts whatever a failing test left applied; proxies with chosen
+"""A check after every test that it left no proxy behind (it deletes what it
+reports); the ``faults`` fixture (a chaoskit.testing.FaultTracker: preflight →
+prepare → inject like the runner, and at teardown the revert of whatever a test
+left applied, failing the test if that revert fails); proxies with chosen
 names, and the tick upstream of the partition tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
+import httpx
 import pytest
 from servers import ProxyHandle, ToxiproxyServer, create_proxy, delete_proxy
 from tick_server import TickServer, start_tick_server
-from toxiproxy_faults import Applied, ApplyFault, MakeNamedProxy, fault_context
+from toxiproxy_faults import MakeNamedProxy
 
-from chaoskit import Injector, TargetSpec
+from chaoskit.testing import FaultTracker
+
+
+@pytest.fixture(autouse=True)
+def nothing_leaked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that uses the session's Toxiproxy: no proxy left on it that
+    the test's fixtures did not delete (one a preflight created, say). A leak fails
+    the test that made it, and is deleted, so that the tests after it start clean."""
+    if "toxiproxy_server" not in request.fixturenames:
+        yield
+        return
+    server: ToxiproxyServer = request.getfixturevalue("toxiproxy_server")
+    before = set(_proxy_names(server.url))
+    yield
+    left = sorted(set(_proxy_names(server.url)) - before)
+    if not left:
+        return
+    for name in left:
+        delete_proxy(server.url, name)
+    pytest.fail(f"left on Toxiproxy (now deleted): proxies {left}", pytrace=False)
+
+
+def _proxy_names(server_url: str) -> list[str]:
+    response = httpx.get(f"{server_url}/proxies", timeout=5.0, trust_env=False)
+    response.raise_for_status()
+    return list(response.json())
 
 
 @pytest.fixture
@@ -43,25 +70,13 @@ def tick_upstream() -> Iterator[TickServer]:
 
 
 @pytest.fixture
-async def apply_fault(
+async def faults(
     # set up first, so torn down after the reverts
     make_proxy: Callable[..., ProxyHandle],
     make_named_proxy: MakeNamedProxy,
-) -> AsyncIterator[ApplyFault]:
-    """``await apply_fault(injector, target, params)`` runs preflight, prepare
-    and inject, and returns an :class:`Applied`. Everything applied is reverted
-    at teardown; reverting an already reverted fault is a no-op."""
-    applied: list[Applied] = []
-
-    async def apply(injector: Injector, target: TargetSpec, params: dict[str, Any]) -> Applied:
-        ctx = fault_context(injector, target, params)
-        await injector.preflight(ctx)
-        prior_state = await injector.prepare(ctx)
-        fault = Applied(injector, ctx, prior_state)
-        applied.append(fault)
-        fault.revert_state = await injector.inject(ctx, prior_state)
-        return fault
-
-    yield apply
-    for fault in reversed(applied):
-        await fault.revert()
+) -> AsyncIterator[FaultTracker]:
+    """``await faults.apply(injector, target, params)`` runs preflight, prepare
+    and inject and returns a chaoskit.testing.AppliedFault. Every fault still
+    applied is reverted at teardown, which fails if a revert does."""
+    async with FaultTracker() as tracker:
+        yield tracker

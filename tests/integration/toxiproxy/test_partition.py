@@ -34,7 +34,7 @@ from servers import (
 )
 from tick_server import TickServer, connect, hear_ticks, listen_for, reaches
 from toxiproxy_checks import http_get, proxy_json, refuses_connections, toxics_by_name
-from toxiproxy_faults import Applied, ApplyFault, MakeNamedProxy, fault_context, target_of
+from toxiproxy_faults import MakeNamedProxy, target_of
 
 from chaoskit import (
     FaultNotInForce,
@@ -42,6 +42,7 @@ from chaoskit import (
     ProbeContext,
 )
 from chaoskit._resources import RunResources
+from chaoskit.testing import AppliedFault, FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration]
 
@@ -130,7 +131,7 @@ def enabled(proxy: ProxyHandle) -> bool:
     return bool(state["enabled"])
 
 
-def proxies_of(fault: Applied) -> list[dict[str, Any]]:
+def proxies_of(fault: AppliedFault) -> list[dict[str, Any]]:
     assert isinstance(fault.revert_state, dict)
     entries = fault.revert_state["proxies"]
     assert isinstance(entries, list)
@@ -147,14 +148,14 @@ def proxies_of(fault: Applied) -> list[dict[str, Any]]:
     ids=["names", "match", "names-and-match"],
 )
 async def test_refuse_cuts_the_selected_proxies_and_revert_restores(
-    http_group: Group, apply_fault: ApplyFault, select: Any, cut: list[int]
+    http_group: Group, faults: FaultTracker, select: Any, cut: list[int]
 ) -> None:
     inside = [http_group.members[i] for i in cut]
     spared = [proxy for i, proxy in enumerate(http_group.members) if i not in cut]
     for proxy in [*http_group.members, http_group.outsider]:
         assert await healthy(proxy)
 
-    fault = await apply_fault(Partition(), select(http_group), {})
+    fault = await faults.apply(Partition(), select(http_group), {})
 
     assert [entry["proxy"] for entry in proxies_of(fault)] == [p.name for p in inside]
     assert all(entry["enabled"] and entry["toxics"] == [] for entry in proxies_of(fault))
@@ -176,19 +177,19 @@ async def test_refuse_cuts_the_selected_proxies_and_revert_restores(
 
 
 @pytest.mark.anyio
-async def test_refuse_cuts_open_connections(tick_group: Group, apply_fault: ApplyFault) -> None:
+async def test_refuse_cuts_open_connections(tick_group: Group, faults: FaultTracker) -> None:
     with connect(tick_group.members[0].listen_port) as sock:
         assert await anyio.to_thread.run_sync(hear_ticks, sock)
 
-        await apply_fault(Partition(), by_names(tick_group), {"mode": "refuse"})
+        await faults.apply(Partition(), by_names(tick_group), {"mode": "refuse"})
 
         heard = await anyio.to_thread.run_sync(listen_for, sock, 3.0)
         assert heard.closed
 
 
 @pytest.mark.anyio
-async def test_a_single_proxy_target_works_too(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(Partition(), target_of(proxy), {})
+async def test_a_single_proxy_target_works_too(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(Partition(), target_of(proxy), {})
 
     assert [entry["proxy"] for entry in proxies_of(fault)] == [proxy.name]
     assert await refused(proxy)
@@ -201,7 +202,7 @@ async def test_a_single_proxy_target_works_too(proxy: ProxyHandle, apply_fault: 
 
 @pytest.mark.anyio
 async def test_blackhole_both_ways_passes_no_data_but_keeps_connections_open(
-    tick_group: Group, tick_upstream: TickServer, apply_fault: ApplyFault
+    tick_group: Group, tick_upstream: TickServer, faults: FaultTracker
 ) -> None:
     first, second = tick_group.members
     with connect(first.listen_port) as before:
@@ -209,7 +210,7 @@ async def test_blackhole_both_ways_passes_no_data_but_keeps_connections_open(
         before.sendall(b"hello-before")
         assert await anyio.to_thread.run_sync(reaches, tick_upstream, b"hello-before")
 
-        fault = await apply_fault(Partition(), by_names(tick_group), {"mode": "blackhole"})
+        fault = await faults.apply(Partition(), by_names(tick_group), {"mode": "blackhole"})
 
         tag = fault.ctx.tag
         for proxy in tick_group.members:
@@ -251,12 +252,12 @@ async def test_blackhole_both_ways_passes_no_data_but_keeps_connections_open(
 @pytest.mark.anyio
 @pytest.mark.parametrize("direction", ["upstream", "downstream"])
 async def test_blackhole_one_way_cuts_only_that_direction(
-    tick_group: Group, tick_upstream: TickServer, apply_fault: ApplyFault, direction: str
+    tick_group: Group, tick_upstream: TickServer, faults: FaultTracker, direction: str
 ) -> None:
     with connect(tick_group.members[0].listen_port) as sock:
         assert await anyio.to_thread.run_sync(hear_ticks, sock)
 
-        fault = await apply_fault(
+        fault = await faults.apply(
             Partition(), by_match(tick_group), {"mode": "blackhole", "direction": direction}
         )
 
@@ -291,41 +292,13 @@ async def test_blackhole_one_way_cuts_only_that_direction(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
-async def test_reverting_twice_is_harmless(
-    http_group: Group, apply_fault: ApplyFault, mode: str
-) -> None:
-    fault = await apply_fault(Partition(), by_names(http_group), {"mode": mode})
-
-    await fault.revert()
-    await Partition().revert(fault.ctx, fault.revert_state)
-
-    for proxy in http_group.members:
-        assert enabled(proxy)
-        assert toxics_by_name(proxy.server_url, proxy.name) == {}
-        assert await healthy(proxy)
-
-
-@pytest.mark.anyio
-async def test_revert_without_inject_is_harmless(http_group: Group) -> None:
-    injector = Partition()
-    ctx = fault_context(injector, by_match(http_group), {"mode": "blackhole"})
-    prior_state = await injector.prepare(ctx)
-
-    await injector.revert(ctx, prior_state)
-
-    for proxy in http_group.members:
-        assert await healthy(proxy)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 async def test_a_proxy_disabled_before_stays_disabled(
-    http_group: Group, apply_fault: ApplyFault, mode: str
+    http_group: Group, faults: FaultTracker, mode: str
 ) -> None:
     was_off, *others = http_group.members
     set_enabled(was_off, False)
 
-    fault = await apply_fault(Partition(), by_names(http_group), {"mode": mode})
+    fault = await faults.apply(Partition(), by_names(http_group), {"mode": mode})
     assert [entry["enabled"] for entry in proxies_of(fault)] == [False, True, True]
     await fault.revert()
 
@@ -338,9 +311,9 @@ async def test_a_proxy_disabled_before_stays_disabled(
 
 @pytest.mark.anyio
 async def test_blackhole_revert_leaves_the_enabled_flag_alone(
-    http_group: Group, apply_fault: ApplyFault
+    http_group: Group, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Partition(), by_names(http_group), {"mode": "blackhole"})
+    fault = await faults.apply(Partition(), by_names(http_group), {"mode": "blackhole"})
     switched_off = http_group.members[0]
     set_enabled(switched_off, False)  # someone else's change, during the fault
 
@@ -354,9 +327,7 @@ async def test_blackhole_revert_leaves_the_enabled_flag_alone(
 
 
 @pytest.mark.anyio
-async def test_other_toxics_on_the_proxies_survive(
-    http_group: Group, apply_fault: ApplyFault
-) -> None:
+async def test_other_toxics_on_the_proxies_survive(http_group: Group, faults: FaultTracker) -> None:
     theirs = {"name": "someone-elses", "type": "latency", "attributes": {"latency": 1}}
     for proxy in http_group.members:
         response = httpx.post(
@@ -367,7 +338,7 @@ async def test_other_toxics_on_the_proxies_survive(
         )
         response.raise_for_status()
 
-    fault = await apply_fault(Partition(), by_names(http_group), {"mode": "blackhole"})
+    fault = await faults.apply(Partition(), by_names(http_group), {"mode": "blackhole"})
     await fault.revert()
 
     for proxy in http_group.members:
@@ -376,9 +347,9 @@ async def test_other_toxics_on_the_proxies_survive(
 
 @pytest.mark.anyio
 async def test_one_proxy_failing_to_revert_does_not_stop_the_others(
-    http_group: Group, apply_fault: ApplyFault
+    http_group: Group, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Partition(), by_names(http_group), {})
+    fault = await faults.apply(Partition(), by_names(http_group), {})
     assert isinstance(fault.revert_state, dict)
     lost = {
         "server": http_group.server_url,
@@ -401,9 +372,9 @@ async def test_one_proxy_failing_to_revert_does_not_stop_the_others(
 
 @pytest.mark.anyio
 async def test_verify_names_the_proxies_where_the_fault_is_not_in_force(
-    http_group: Group, apply_fault: ApplyFault
+    http_group: Group, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Partition(), by_names(http_group), {})
+    fault = await faults.apply(Partition(), by_names(http_group), {})
     healed = http_group.members[1]
     set_enabled(healed, True)
 
@@ -433,11 +404,9 @@ async def test_inject_refuses_a_state_gone_stale_since_prepare(http_group: Group
 
 
 @pytest.mark.anyio
-async def test_inject_logs_the_spread_of_the_cut(
-    http_group: Group, apply_fault: ApplyFault
-) -> None:
+async def test_inject_logs_the_spread_of_the_cut(http_group: Group, faults: FaultTracker) -> None:
     with structlog.testing.capture_logs() as logs:
-        await apply_fault(Partition(), by_names(http_group), {})
+        await faults.apply(Partition(), by_names(http_group), {})
 
     [applied] = [entry for entry in logs if entry["event"] == "toxiproxy.partition_applied"]
     assert applied["proxies"] == http_group.names
@@ -628,7 +597,7 @@ def test_kill_9_then_rollback_heals_the_partition(
 
 @pytest.mark.anyio
 async def test_proxy_state_probe_reads_the_whole_set(
-    http_group: Group, apply_fault: ApplyFault
+    http_group: Group, faults: FaultTracker
 ) -> None:
     """toxiproxy.proxy_state over a toxiproxy.proxies target: one reading per
     selected proxy (the outsider is not read), ok only when every one holds."""
@@ -652,7 +621,7 @@ async def test_proxy_state_probe_reads_the_whole_set(
         before = await observe(healthy_set)
         assert before.ok, before.detail
         assert sorted(before.value) == http_group.names
-        fault = await apply_fault(Partition(), by_match(http_group), {"mode": "blackhole"})
+        fault = await faults.apply(Partition(), by_match(http_group), {"mode": "blackhole"})
         during = await observe(healthy_set)
         assert not during.ok
         for name in http_group.names:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from chaoskit_cli import run_chaoskit
-from chaoskit_toxiproxy import Partition, ProxiesTarget
+from chaoskit_toxiproxy import Partition, ProxiesTarget, ProxyTarget
 from pydantic import ValidationError
 
 from chaoskit import ExperimentInvalid, Injector, TargetSpec, Verifiable
@@ -146,9 +146,25 @@ def test_registered_through_entry_points(tmp_path: Path) -> None:
 
 
 def test_the_documented_example_loads() -> None:
-    """The example in docs/injectors/toxiproxy.md loads."""
+    """The example in docs/injectors/toxiproxy.md loads, and means what its text says:
+    a blackhole of a proxy set, then a one-way blackhole of a single proxy."""
     docs = Path(__file__).resolve().parents[3] / "docs" / "injectors" / "toxiproxy.md"
     text = docs.read_text()
     start = text.index("```yaml\nversion: 1")
     block = text[start + len("```yaml\n") : text.index("```", start + 8)]
-    parse_experiment(textwrap.dedent(block), str(docs))
+    experiment = parse_experiment(textwrap.dedent(block), str(docs)).experiment
+
+    split, answers_lost = experiment.faults
+    assert (split.injector, split.target) == ("toxiproxy.partition", "orders-to-ledger")
+    assert split.params.model_dump() == {"mode": "blackhole", "direction": "both"}
+    assert (split.at, split.duration) == (5.0, 20.0)
+    assert (answers_lost.injector, answers_lost.target) == ("toxiproxy.partition", "ledger-db")
+    assert answers_lost.params.model_dump() == {"mode": "blackhole", "direction": "downstream"}
+    proxies = experiment.targets["orders-to-ledger"]
+    assert isinstance(proxies, ProxiesTarget)
+    assert (proxies.match, proxies.names) == ("orders_to_.*", [])
+    assert proxies.select(["orders_to_ledger", "orders_to_cache", "ledger_postgres"]) == [
+        "orders_to_cache",
+        "orders_to_ledger",
+    ]
+    assert isinstance(experiment.targets["ledger-db"], ProxyTarget)

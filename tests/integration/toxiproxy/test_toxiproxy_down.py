@@ -10,9 +10,10 @@ import pytest
 from chaoskit_toxiproxy import Down
 from servers import ProxyHandle, delete_proxy
 from toxiproxy_checks import get_on, http_get, proxy_json, refuses_connections
-from toxiproxy_faults import ApplyFault, fault_context, target_of
+from toxiproxy_faults import target_of
 
 from chaoskit import FaultNotInForce, InjectorError
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -33,11 +34,11 @@ async def healthy(proxy: ProxyHandle) -> bool:
 
 
 async def test_down_refuses_connections_and_revert_enables(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
     assert await healthy(proxy)
 
-    fault = await apply_fault(Down(), target_of(proxy), {})
+    fault = await faults.apply(Down(), target_of(proxy), {})
 
     assert fault.revert_state == {
         "server": proxy.server_url,
@@ -60,12 +61,12 @@ async def test_down_refuses_connections_and_revert_enables(
         await Down().verify(fault.ctx, fault.revert_state)
 
 
-async def test_down_cuts_open_connections(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
+async def test_down_cuts_open_connections(proxy: ProxyHandle, faults: FaultTracker) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", proxy.listen_port, timeout=5.0)
     try:
         await anyio.to_thread.run_sync(get_on, connection)
 
-        await apply_fault(Down(), target_of(proxy), {})
+        await faults.apply(Down(), target_of(proxy), {})
 
         with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
             await anyio.to_thread.run_sync(get_on, connection)
@@ -73,21 +74,12 @@ async def test_down_cuts_open_connections(proxy: ProxyHandle, apply_fault: Apply
         connection.close()
 
 
-async def test_reverting_twice_is_harmless(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(Down(), target_of(proxy), {})
-
-    await fault.revert()
-    await fault.revert()
-
-    assert await healthy(proxy)
-
-
 async def test_revert_leaves_a_proxy_disabled_that_was_disabled_before(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
     set_enabled(proxy, False)
 
-    fault = await apply_fault(Down(), target_of(proxy), {})
+    fault = await faults.apply(Down(), target_of(proxy), {})
     assert isinstance(fault.revert_state, dict)
     assert fault.revert_state["enabled"] is False
     await fault.revert()
@@ -97,20 +89,10 @@ async def test_revert_leaves_a_proxy_disabled_that_was_disabled_before(
     assert state["enabled"] is False
 
 
-async def test_revert_without_inject_is_harmless(proxy: ProxyHandle) -> None:
-    injector = Down()
-    ctx = fault_context(injector, target_of(proxy), {})
-    prior_state = await injector.prepare(ctx)
-
-    await injector.revert(ctx, prior_state)
-
-    assert await healthy(proxy)
-
-
 async def test_revert_recreates_a_proxy_the_server_lost(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Down(), target_of(proxy), {})
+    fault = await faults.apply(Down(), target_of(proxy), {})
     delete_proxy(proxy.server_url, proxy.name)  # as if Toxiproxy had restarted
 
     await fault.revert()

@@ -11,9 +11,10 @@ import pytest
 from chaoskit_toxiproxy import Latency
 from servers import ProxyHandle, delete_proxy
 from toxiproxy_checks import get_on, http_get, proxy_json, toxic_names, toxics_by_name
-from toxiproxy_faults import ApplyFault, fault_context, target_of
+from toxiproxy_faults import target_of
 
 from chaoskit import FaultNotInForce
+from chaoskit.testing import FaultTracker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -31,11 +32,11 @@ async def get(port: int, path: str = "/health", timeout: float = 5.0) -> float:
 
 
 async def test_latency_slows_requests_and_revert_restores(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
     assert await get(proxy.listen_port) < FAST_BELOW
 
-    fault = await apply_fault(Latency(), target_of(proxy), {"latency": LATENCY})
+    fault = await faults.apply(Latency(), target_of(proxy), {"latency": LATENCY})
 
     assert fault.revert_state == {
         "server": proxy.server_url,
@@ -60,8 +61,8 @@ async def test_latency_slows_requests_and_revert_restores(
         await Latency().verify(fault.ctx, fault.revert_state)
 
 
-async def test_both_streams_add_two_toxics(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(
+async def test_both_streams_add_two_toxics(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(
         Latency(), target_of(proxy), {"latency": "400ms", "jitter": "0ms", "stream": "both"}
     )
 
@@ -77,7 +78,7 @@ async def test_both_streams_add_two_toxics(proxy: ProxyHandle, apply_fault: Appl
 
 
 async def test_latency_reaches_a_connection_opened_before_injection(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
     """Toxiproxy issue #444: a pooled connection opened before the toxic must
     feel it too. One keep-alive connection carries both requests."""
@@ -88,7 +89,7 @@ async def test_latency_reaches_a_connection_opened_before_injection(
         local_address = connection.sock.getsockname()
         assert before.elapsed < FAST_BELOW
 
-        await apply_fault(Latency(), target_of(proxy), {"latency": LATENCY})
+        await faults.apply(Latency(), target_of(proxy), {"latency": LATENCY})
 
         after = await anyio.to_thread.run_sync(get_on, connection)
         assert connection.sock is not None
@@ -99,32 +100,9 @@ async def test_latency_reaches_a_connection_opened_before_injection(
         connection.close()
 
 
-async def test_reverting_twice_is_harmless(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(Latency(), target_of(proxy), {"latency": LATENCY})
-
-    await fault.revert()
-    await fault.revert()
-
-    assert toxic_names(proxy.server_url, proxy.name) == []
-    assert await get(proxy.listen_port) < FAST_BELOW
-
-
-async def test_revert_without_inject_is_harmless(proxy: ProxyHandle) -> None:
-    injector = Latency()
-    ctx = fault_context(injector, target_of(proxy), {"latency": LATENCY})
-    prior_state = await injector.prepare(ctx)
-
-    await injector.revert(ctx, prior_state)
-
-    assert proxy_json(proxy.server_url, proxy.name) is not None
-    assert toxic_names(proxy.server_url, proxy.name) == []
-
-
-async def test_revert_only_removes_its_own_toxics(
-    proxy: ProxyHandle, apply_fault: ApplyFault
-) -> None:
-    first = await apply_fault(Latency(), target_of(proxy), {"latency": "100ms"})
-    second = await apply_fault(Latency(), target_of(proxy), {"latency": "100ms"})
+async def test_revert_only_removes_its_own_toxics(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    first = await faults.apply(Latency(), target_of(proxy), {"latency": "100ms"})
+    second = await faults.apply(Latency(), target_of(proxy), {"latency": "100ms"})
 
     await first.revert()
 
@@ -132,9 +110,9 @@ async def test_revert_only_removes_its_own_toxics(
 
 
 async def test_revert_recreates_a_proxy_the_server_lost(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Latency(), target_of(proxy), {"latency": LATENCY})
+    fault = await faults.apply(Latency(), target_of(proxy), {"latency": LATENCY})
     delete_proxy(proxy.server_url, proxy.name)  # as if Toxiproxy had restarted
     assert proxy_json(proxy.server_url, proxy.name) is None
 
@@ -150,9 +128,9 @@ async def test_revert_recreates_a_proxy_the_server_lost(
 
 
 async def test_verify_fails_when_the_proxy_is_gone(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Latency(), target_of(proxy), {"latency": LATENCY})
+    fault = await faults.apply(Latency(), target_of(proxy), {"latency": LATENCY})
     delete_proxy(proxy.server_url, proxy.name)
 
     with pytest.raises(FaultNotInForce, match="gone"):

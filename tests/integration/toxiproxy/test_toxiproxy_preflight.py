@@ -12,9 +12,10 @@ import structlog
 from chaoskit_toxiproxy import Down, Latency, ProxyStateExpect, ProxyStateProbe, ProxyTarget
 from servers import HOST, ProxyHandle, ToxiproxyServer, delete_proxy, free_port
 from toxiproxy_checks import proxy_json, toxic_names
-from toxiproxy_faults import ApplyFault, fault_context, target_of
+from toxiproxy_faults import target_of
 
 from chaoskit import Expect, InjectorError, Params, PluginError, ProbeContext, TargetSpec
+from chaoskit.testing import FaultTracker, fault_context
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -120,7 +121,7 @@ def probe_context(
 
 @pytest.mark.anyio
 async def test_probe_reports_enabled_and_toxics(
-    proxy: ProxyHandle, apply_fault: ApplyFault, resources: ResourceStack
+    proxy: ProxyHandle, faults: FaultTracker, resources: ResourceStack
 ) -> None:
     probe = ProxyStateProbe()
     healthy = {"enabled": True, "toxics": "== 0"}
@@ -129,7 +130,7 @@ async def test_probe_reports_enabled_and_toxics(
     assert before.ok, before.detail
     assert before.value == {"enabled": True, "toxics": []}
 
-    fault = await apply_fault(Latency(), target_of(proxy), {"latency": "10ms"})
+    fault = await faults.apply(Latency(), target_of(proxy), {"latency": "10ms"})
     during = await probe.observe(probe_context(resources, target_of(proxy), healthy))
     assert not during.ok
     assert during.value == {
@@ -142,7 +143,7 @@ async def test_probe_reports_enabled_and_toxics(
 
     await fault.revert()
     assert toxic_names(proxy.server_url, proxy.name) == []
-    down = await apply_fault(Down(), target_of(proxy), {})
+    down = await faults.apply(Down(), target_of(proxy), {})
     disabled = await probe.observe(probe_context(resources, target_of(proxy), {"enabled": False}))
     assert disabled.ok, disabled.detail
     await down.revert()

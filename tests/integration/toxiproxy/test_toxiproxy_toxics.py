@@ -10,7 +10,9 @@ import pytest
 from chaoskit_toxiproxy import Bandwidth, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 from servers import ProxyHandle
 from toxiproxy_checks import exchange_until_eof, http_get, toxic_names, toxics_by_name
-from toxiproxy_faults import Applied, ApplyFault, target_of
+from toxiproxy_faults import target_of
+
+from chaoskit.testing import AppliedFault, FaultTracker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -23,18 +25,18 @@ async def get(port: int, path: str = "/health", timeout: float = 5.0) -> float:
     return reply.elapsed
 
 
-async def revert_and_check_healthy(fault: Applied, proxy: ProxyHandle) -> None:
+async def revert_and_check_healthy(fault: AppliedFault, proxy: ProxyHandle) -> None:
     await fault.revert()
     assert toxic_names(proxy.server_url, proxy.name) == []
     assert await get(proxy.listen_port) < FAST_BELOW
 
 
-def attributes_of(fault: Applied, proxy: ProxyHandle) -> object:
+def attributes_of(fault: AppliedFault, proxy: ProxyHandle) -> object:
     return toxics_by_name(proxy.server_url, proxy.name)[f"{fault.ctx.tag}-downstream"]["attributes"]
 
 
-async def test_timeout_zero_is_a_black_hole(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(Timeout(), target_of(proxy), {"timeout": 0})
+async def test_timeout_zero_is_a_black_hole(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(Timeout(), target_of(proxy), {"timeout": 0})
 
     with pytest.raises(TimeoutError):
         await anyio.to_thread.run_sync(functools.partial(http_get, proxy.listen_port, timeout=1.0))
@@ -43,9 +45,9 @@ async def test_timeout_zero_is_a_black_hole(proxy: ProxyHandle, apply_fault: App
 
 
 async def test_timeout_closes_the_connection_after_the_timeout(
-    proxy: ProxyHandle, apply_fault: ApplyFault
+    proxy: ProxyHandle, faults: FaultTracker
 ) -> None:
-    fault = await apply_fault(Timeout(), target_of(proxy), {"timeout": "500ms"})
+    fault = await faults.apply(Timeout(), target_of(proxy), {"timeout": "500ms"})
     assert attributes_of(fault, proxy) == {"timeout": 500}
 
     # Keep-alive: the upstream does not close; only the toxic's timeout does.
@@ -58,10 +60,8 @@ async def test_timeout_closes_the_connection_after_the_timeout(
     await revert_and_check_healthy(fault, proxy)
 
 
-async def test_reset_peer_resets_the_connection(
-    proxy: ProxyHandle, apply_fault: ApplyFault
-) -> None:
-    fault = await apply_fault(ResetPeer(), target_of(proxy), {})
+async def test_reset_peer_resets_the_connection(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(ResetPeer(), target_of(proxy), {})
 
     with pytest.raises(ConnectionResetError):
         await anyio.to_thread.run_sync(exchange_until_eof, proxy.listen_port)
@@ -69,10 +69,10 @@ async def test_reset_peer_resets_the_connection(
     await revert_and_check_healthy(fault, proxy)
 
 
-async def test_bandwidth_limits_throughput(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
+async def test_bandwidth_limits_throughput(proxy: ProxyHandle, faults: FaultTracker) -> None:
     # 64 KiB at 16 KB/s take about 4 s; unthrottled, well under FAST_BELOW.
     assert await get(proxy.listen_port, "/bytes/65536") < FAST_BELOW
-    fault = await apply_fault(Bandwidth(), target_of(proxy), {"rate": 16})
+    fault = await faults.apply(Bandwidth(), target_of(proxy), {"rate": 16})
     assert attributes_of(fault, proxy) == {"rate": 16}
 
     assert await get(proxy.listen_port, "/bytes/65536", timeout=15.0) >= 2.0
@@ -80,8 +80,8 @@ async def test_bandwidth_limits_throughput(proxy: ProxyHandle, apply_fault: Appl
     await revert_and_check_healthy(fault, proxy)
 
 
-async def test_limit_data_cuts_the_connection(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(LimitData(), target_of(proxy), {"bytes": 100})
+async def test_limit_data_cuts_the_connection(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(LimitData(), target_of(proxy), {"bytes": 100})
 
     exchange = await anyio.to_thread.run_sync(exchange_until_eof, proxy.listen_port, "/bytes/10000")
 
@@ -92,9 +92,9 @@ async def test_limit_data_cuts_the_connection(proxy: ProxyHandle, apply_fault: A
     assert len(whole.data) > 10000
 
 
-async def test_slicer_delays_each_slice(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
+async def test_slicer_delays_each_slice(proxy: ProxyHandle, faults: FaultTracker) -> None:
     # ~1.1 KB in slices of 100±20 bytes, 100 ms apart: at least ~9 slices, ~0.9 s.
-    fault = await apply_fault(
+    fault = await faults.apply(
         Slicer(),
         target_of(proxy),
         {"average_size": 100, "size_variation": 20, "delay": "100ms"},
@@ -112,8 +112,8 @@ async def test_slicer_delays_each_slice(proxy: ProxyHandle, apply_fault: ApplyFa
     await revert_and_check_healthy(fault, proxy)
 
 
-async def test_slow_close_holds_back_the_close(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(SlowClose(), target_of(proxy), {"delay": "800ms"})
+async def test_slow_close_holds_back_the_close(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(SlowClose(), target_of(proxy), {"delay": "800ms"})
 
     exchange = await anyio.to_thread.run_sync(exchange_until_eof, proxy.listen_port)
 
@@ -126,17 +126,17 @@ async def test_slow_close_holds_back_the_close(proxy: ProxyHandle, apply_fault: 
     assert unhurried.eof_after < FAST_BELOW
 
 
-async def test_toxicity_zero_affects_nothing(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
-    fault = await apply_fault(Timeout(), target_of(proxy), {"timeout": 0, "toxicity": 0})
+async def test_toxicity_zero_affects_nothing(proxy: ProxyHandle, faults: FaultTracker) -> None:
+    fault = await faults.apply(Timeout(), target_of(proxy), {"timeout": 0, "toxicity": 0})
 
     assert await get(proxy.listen_port, timeout=2.0) < FAST_BELOW
     toxic = toxics_by_name(proxy.server_url, proxy.name)[f"{fault.ctx.tag}-downstream"]
     assert toxic["toxicity"] == 0
 
 
-async def test_upstream_stream_toxic(proxy: ProxyHandle, apply_fault: ApplyFault) -> None:
+async def test_upstream_stream_toxic(proxy: ProxyHandle, faults: FaultTracker) -> None:
     """A timeout on the upstream stream: the request never reaches the server."""
-    fault = await apply_fault(Timeout(), target_of(proxy), {"timeout": 0, "stream": "upstream"})
+    fault = await faults.apply(Timeout(), target_of(proxy), {"timeout": 0, "stream": "upstream"})
 
     assert toxic_names(proxy.server_url, proxy.name) == [f"{fault.ctx.tag}-upstream"]
     with pytest.raises(TimeoutError):
