@@ -7,6 +7,7 @@ revert succeeds; ``revert_all`` reverts whatever is outstanding, newest first.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,10 @@ class FaultManager:
         run_id: str,
         log: FilteringBoundLogger,
         policy: RetryPolicy,
+        on_inject: Callable[[FaultRecord], None] | None = None,
     ) -> None:
         self._experiment = experiment
+        self._on_inject = on_inject
         self._raw = raw
         self._registry = registry
         self._journal = journal
@@ -156,6 +159,8 @@ class FaultManager:
             revert_state=state,
         )
         log.info("fault injected")
+        if self._on_inject is not None:
+            self._on_inject(record)
         if isinstance(injector, Verifiable):
             with anyio.fail_after(VERIFY_TIMEOUT):
                 try:

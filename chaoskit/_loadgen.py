@@ -26,6 +26,7 @@ from chaoskit._histograms import PhasedHistograms
 from chaoskit._ledger import LEDGER_SUFFIX, WriteLedger
 from chaoskit._load_model import LoadSpec, TaskSpec
 from chaoskit._plugin_api import LoadContext, LoadKind, Outcome, Resources, TargetSpec
+from chaoskit._recent import RecentAnswers
 from chaoskit._registry import Registry
 from chaoskit._results import LoadPhase, LoadSummary
 
@@ -117,11 +118,20 @@ class LoadStream:
         ledger_path = run_dir / f"writes-{spec.name}{LEDGER_SUFFIX}"
         self.ledger = WriteLedger(ledger_path) if spec.writes is not None else None
         self.sent = 0
+        self.recent: RecentAnswers | None = None
+        """Set (``watch``) when a ``load`` probe reads this stream."""
         self._next_seq = 0
         self._next_due = 0.0
         self._started = 0.0
         self._stopping = False
         self._stopped_at = float("inf")
+
+    def watch(self, window: float) -> RecentAnswers:
+        """Keep the answers of the last ``window`` seconds for a ``load`` probe."""
+        if self.recent is None:
+            self.recent = RecentAnswers(window, self.spec.timeout)
+        self.recent.keep = max(self.recent.keep, window)
+        return self.recent
 
     # -- running ----------------------------------------------------------------
 
@@ -132,6 +142,8 @@ class LoadStream:
         taken its first step: spawning hundreds of workers holds the event loop for
         milliseconds, which must not fall on the probes' schedule."""
         self._started = self._next_due = time.monotonic()
+        if self.recent is not None:
+            self.recent.start(self._started)
         workers = self.spec.users if self.spec.users is not None else self.spec.max_in_flight
         async with anyio.create_task_group() as group:
             for _ in range(workers):
@@ -194,15 +206,24 @@ class LoadStream:
         phase = self._phase_of()
         self.sent += 1
         outcome: Outcome | None = None
-        if task.bounds_itself:
-            outcome = await self._call(kind, ctx)
-        else:
-            with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
+        try:
+            if task.bounds_itself:
                 outcome = await self._call(kind, ctx)
+            else:
+                with anyio.move_on_after(self.spec.timeout + _DRAIN_MARGIN):
+                    outcome = await self._call(kind, ctx)
+        except anyio.get_cancelled_exc_class():
+            # an abort cut it off in flight: it may have been applied, so the
+            # audit looks it up like any other indeterminate write
+            if self.ledger is not None:
+                self.ledger.record(write_id, "indeterminate", due - self._origin, None)
+            raise
         done = time.monotonic()
         if outcome is None:
             outcome = Outcome("indeterminate", None, "no answer within the timeout")
         self.histograms.record(done - due)
+        if self.recent is not None:
+            self.recent.record(done, outcome.outcome != "acknowledged", done - due)
         counts = self._phases.setdefault(phase, _PhaseCounts())
         counts.counts[outcome.outcome] += 1
         counts.first = done if counts.first is None else counts.first

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from chaoskit._journal import Journal
 
-__all__ = ["Phase", "PhaseMachine"]
+__all__ = ["FAULT_WINDOW", "LEAD_IN", "Phase", "PhaseMachine"]
 
 
 class Phase(StrEnum):
@@ -19,13 +19,21 @@ class Phase(StrEnum):
     VERDICT = "verdict"
 
 
+# The segments that load and probe figures are kept by: the phases, except that
+# an iteration's fault phase is split at its first successful inject into the
+# lead-in (nothing injected yet) and the fault window (first inject to last
+# revert; the phase ends with the last revert). "During the fault" means this.
+LEAD_IN = "lead-in"
+FAULT_WINDOW = "fault"
+
 # Every phase may jump to VERDICT: that is how aborts, unsteady baselines and
 # errors end a run (the reverts have already run by then).
 _ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.START: frozenset({Phase.PREFLIGHT, Phase.VERDICT}),
     Phase.PREFLIGHT: frozenset({Phase.BASELINE, Phase.VERDICT}),
     Phase.BASELINE: frozenset({Phase.FAULTS, Phase.AUDIT, Phase.VERDICT}),
-    Phase.FAULTS: frozenset({Phase.RECOVERY, Phase.VERDICT}),
+    # FAULTS → AUDIT: an aborted run still audits the writes it made
+    Phase.FAULTS: frozenset({Phase.RECOVERY, Phase.AUDIT, Phase.VERDICT}),
     Phase.RECOVERY: frozenset({Phase.FAULTS, Phase.AUDIT, Phase.VERDICT}),
     Phase.AUDIT: frozenset({Phase.VERDICT}),
     Phase.VERDICT: frozenset(),

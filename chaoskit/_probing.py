@@ -48,7 +48,8 @@ class ProbeSlot:
     skipped_slots: int = 0
     latency_max: float | None = None
     last_detail: str = ""
-    last_start: float | None = None
+    last_end: float | None = None
+    """When its latest sample completed."""
     histograms: PhasedHistograms | None = None
     values: PhasedValues | None = None
     context: ProbeContext | None = None
@@ -108,11 +109,12 @@ class ProbeRunner:
         return max((slot.every for slot in self.slots), default=0.0)
 
     def horizon(self) -> float:
-        """Every probe's samples are known up to this time (min of latest starts)."""
-        starts = [slot.last_start for slot in self.slots]
-        if any(start is None for start in starts):
+        """Every sample that counts before this time is known: each probe's next
+        sample starts after its latest completed, and counts no earlier than its start."""
+        ends = [slot.last_end for slot in self.slots]
+        if any(end is None for end in ends):
             return float("-inf")
-        return min(start for start in starts if start is not None)
+        return min(end for end in ends if end is not None)
 
     def has_sampled_all(self) -> bool:
         return all(slot.samples > 0 for slot in self.slots)
@@ -160,7 +162,7 @@ class ProbeRunner:
 
     def _record(self, slot: ProbeSlot, sample: Sample) -> None:
         slot.samples += 1
-        slot.last_start = sample.t
+        slot.last_end = sample.end
         slot.latency_max = max(slot.latency_max or 0.0, sample.latency)
         if slot.histograms is not None:
             slot.histograms.record(sample.latency)

@@ -29,6 +29,10 @@ class RunResources:
                 self._items[key] = await self._stack.enter_async_context(factory())
             return cast(T, self._items[key])
 
+    def provide(self, key: str, value: object) -> None:
+        """Offer something the run owns (a load stream's recent answers) under ``key``."""
+        self._items[key] = value
+
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
             await self._stack.aclose()

@@ -83,13 +83,26 @@ class Stats(_Model):
     mean: float
     p50: float
     p95: float
+    min: float
     max: float
+    resolution: float | None = Field(
+        None,
+        description="the widest resolution among the iterations: the true value of each "
+        "lies within this many seconds of the measured one",
+    )
 
 
 class Breach(_Model):
     probe: str
     t_first_failure: float
-    propagation_delay: float
+    propagation_delay: float = Field(
+        description="t_first_failure minus the target's first violation (or the first inject); "
+        "negative when the neighbour failed first"
+    )
+    resolution: float = Field(
+        description="width of the window the delay really lies in (both onsets are known "
+        "only between two samples): a delay smaller than this says nothing about the order"
+    )
     measured_from: Literal["first-target-violation", "first-inject"]
 
 
@@ -103,13 +116,32 @@ class IterationMeasurements(_Model):
     recovered: bool
     mttr: float | None = Field(description="t_recovered - t_impact; 0 when tolerated")
     ttd: float | None = Field(description="t_impact - t_inject")
-    time_to_heal: float | None = Field(description="t_recovered - t_revert")
+    time_to_heal: float | None = Field(
+        description="t_recovered - t_revert; negative when the system healed itself "
+        "before the revert (a restart, a failover)"
+    )
+    mttr_resolution: float | None = Field(
+        None, description="the impact's window plus the recovery's: where the true MTTR lies"
+    )
+    ttd_resolution: float | None = Field(
+        None,
+        description="width of the impact's window: from the completion of the probe's last "
+        "ok sample to the completion of its first failing one",
+    )
+    heal_resolution: float | None = Field(
+        None,
+        description="width of the recovery's window: from the start of the probe's last "
+        "failing sample to the completion of its first ok one",
+    )
     blast_radius: list[Breach]
     contained: bool
 
 
 class Measurements(_Model):
-    resolution: float = Field(description="the largest steady-state probe interval, seconds")
+    resolution: float = Field(
+        description="the largest steady-state probe interval, seconds (nominal; each "
+        "figure carries its real resolution)"
+    )
     iterations: list[IterationMeasurements]
     mttr: Stats | None
     ttd: Stats | None
@@ -221,7 +253,9 @@ class ExpectationResult(_Model):
     name: str
     expected: str
     measured: JsonValue
-    met: bool
+    met: bool | None = Field(
+        description="None: not judged, the run was aborted (the value is what it could measure)"
+    )
 
 
 class RunResult(_Model):
@@ -236,6 +270,9 @@ class RunResult(_Model):
     started_at: str = Field(description="wall-clock time of t=0, ISO 8601 UTC")
     duration: float
     phases: list[tuple[str, float]] = Field(description="(phase, t_start)")
+    aborted_in: str | None = Field(
+        None, description="the phase (and iteration) an abort or error came in"
+    )
     baseline_steady: bool | None = None
     hypothesis_held: bool | None = None
     faults: list[FaultRecord] = Field(default_factory=list)

@@ -27,17 +27,21 @@ from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._loader import LoadedExperiment
 from chaoskit._loadgen import LoadStream
 from chaoskit._measure import measure_iteration, summarise
-from chaoskit._phases import Phase, PhaseMachine
+from chaoskit._phases import FAULT_WINDOW, LEAD_IN, Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
+from chaoskit._recent import recent_key
 from chaoskit._resources import RunResources
-from chaoskit._results import DataLoss, RecoveryProbeResult, RunResult, RunStatus
+from chaoskit._results import DataLoss, FaultRecord, RecoveryProbeResult, RunResult, RunStatus
 from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
 from chaoskit._verdict import check_expectations
+from chaoskit.probes.load import LoadParams
 
 __all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
 
 RESULTS_NAME = "results.json"
 _POLL = 0.02
+_ABORT_AUDIT_LIMIT = 300.0
+"""An aborted run's audit stops after this long (or at the next signal)."""
 _VERSION = "0.1.0"
 
 
@@ -72,6 +76,8 @@ class _Window:
     iteration: int
     start: float
     end: float | None = None
+    complete: bool = False
+    """It ran to its end (recovered or timed out), not cut short by an abort."""
 
 
 class _Run:
@@ -100,7 +106,7 @@ class _Run:
             self.log,
             experiment.steady_state.every,
             "steady",
-            lambda: str(self.phases.current),
+            self._segment,
         )
         self.faults = FaultManager(
             experiment,
@@ -110,9 +116,14 @@ class _Run:
             self.run_id,
             self.log,
             options.revert_policy,
+            on_inject=self._injected,
         )
+        self._fault_in_force = False
         self.abort_scope = anyio.CancelScope()
+        self.audit_scope = anyio.CancelScope()
         self.abort_reason: str | None = None
+        self.aborted_in: str | None = None
+        self._iteration_no = 0
         self.error: BaseException | None = None
         self.baseline_steady: bool | None = None
         self.windows: list[_Window] = []
@@ -124,18 +135,29 @@ class _Run:
                 loaded.registry,
                 dict(experiment.targets),
                 self.resources,
-                lambda: str(self.phases.current),
+                self._segment,
                 self.directory,
                 f"{self.run_id.rsplit('-', 1)[-1]}-{spec.name}",
                 self.origin,
             )
             for spec in experiment.load
         ]
+        self._offer_recent_answers()
         self.data_loss: list[DataLoss] = []
         self._guards = {g.probe: g.abort_if_failing_for for g in experiment.safeguards}
         self._guard_active = False
         self._failing_since: dict[str, float] = {}
         self.steady.on_sample(self._check_safeguards)
+
+    def _offer_recent_answers(self) -> None:
+        """``load`` probes read their stream's recent answers from the resources."""
+        streams = {stream.spec.name: stream for stream in self.streams}
+        specs = [*self.experiment.steady_state.probes, *self.experiment.recovery.probes]
+        for spec in specs:
+            params = spec.kind_params
+            if isinstance(params, LoadParams) and params.stream in streams:
+                recent = streams[params.stream].watch(params.window)
+                self.resources.provide(recent_key(params.stream), recent)
 
     # -- the run --------------------------------------------------------------
 
@@ -161,8 +183,12 @@ class _Run:
                 finally:
                     with anyio.CancelScope(shield=True):
                         self.left_applied = await self.faults.revert_all()
-                        await self.resources.aclose()
-                    group.cancel_scope.cancel()
+                    try:
+                        await self._audit_after_abort()
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await self.resources.aclose()
+                        group.cancel_scope.cancel()
             return self._finish()
         finally:
             release_heap()
@@ -183,6 +209,7 @@ class _Run:
                         self._abort(f"run timeout of {self.options.timeout:g}s reached")
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported in results
                 self.error = _most_telling(exc)
+                self.aborted_in = self.aborted_in or self._where()
                 self.journal.write("error", durable=True, error=_describe(self.error))
                 self.log.error("run failed", error=_describe(self.error))
 
@@ -222,7 +249,7 @@ class _Run:
         for _ in range(10_000_000):
             await anyio.sleep(1.0)
             series = steady_series(self.steady.samples[-4 * len(names) :], names)
-            steady = "steady" if series and series[-1][1] else "NOT steady"
+            steady = "steady" if series and series[-1].steady else "NOT steady"
             parts = [f"{self.journal.now():7.1f}s {self.phases.current:<11} {steady}"]
             for stream in self.streams:
                 rate = stream.sent - previous[stream.spec.name]
@@ -266,6 +293,33 @@ class _Run:
         with anyio.move_on_after(slowest + 2.0):
             await done.wait()
 
+    def _segment(self) -> str:
+        """Where load and probe figures go (see ``FAULT_WINDOW``); called per request."""
+        phase = self.phases.current
+        if phase is Phase.FAULTS:
+            return FAULT_WINDOW if self._fault_in_force else LEAD_IN
+        return str(phase)
+
+    def _injected(self, record: FaultRecord) -> None:
+        self._fault_in_force = True
+
+    async def _audit_after_abort(self) -> None:
+        """An aborted run made writes too: whether data was lost is still the
+        question. Audited once every fault is reverted; a second signal stops it."""
+        if self.abort_reason is None and self.error is None:
+            return
+        if self.data_loss or not any(s.ledger is not None and s.sent for s in self.streams):
+            return
+        if self.phases.current in (Phase.AUDIT, Phase.VERDICT):
+            return
+        self.log.info("auditing the writes of the aborted run")
+        self.audit_scope = anyio.CancelScope(deadline=anyio.current_time() + _ABORT_AUDIT_LIMIT)
+        self.phases.move(Phase.AUDIT)
+        with self.audit_scope:
+            await self._audit()
+        if self.audit_scope.cancelled_caught:
+            self.journal.write("audit_stopped", durable=True, after_abort=True)
+
     async def _audit(self) -> None:
         for stream in self.streams:
             writes = stream.spec.writes
@@ -300,6 +354,8 @@ class _Run:
         return not failures and self.steady.has_sampled_all()
 
     async def _iteration(self, iteration: int) -> bool:
+        self._fault_in_force = False
+        self._iteration_no = iteration
         self.phases.move(Phase.FAULTS, iteration=iteration)
         window = _Window(iteration, self.journal.now())
         self.windows.append(window)
@@ -309,6 +365,7 @@ class _Run:
             await self.faults.run_iteration(iteration)
             self.phases.move(Phase.RECOVERY, iteration=iteration)
             recovered = await self._await_recovery(iteration)
+            window.complete = True
         finally:
             window.end = self.journal.now()
         self._guard_active = False
@@ -322,14 +379,15 @@ class _Run:
         stable_for = self.experiment.steady_state.stable_for
         names = [p.name for p in self.experiment.steady_state.probes]
         records = [r for r in self.faults.records if r.iteration == iteration]
-        t_inject = min((r.t_inject for r in records if r.t_inject is not None), default=0.0)
-        t_revert = max((r.t_revert for r in records if r.t_revert is not None), default=0.0)
+        t_inject = min((r.t_inject for r in records if r.t_inject is not None), default=None)
+        t_revert = max((r.t_revert for r in records if r.t_revert is not None), default=None)
         deadline = time.monotonic() + self.experiment.recovery.timeout
         while True:
             series = steady_series(self.steady.samples, names)
-            impact = first_violation(series, t_inject)
+            impact = first_violation(series, t_inject) if t_inject is not None else None
             horizon = self.steady.horizon()
-            if recovered_at(series, impact, t_revert, stable_for, horizon) is not None:
+            t_impact = impact.t if impact is not None else None
+            if recovered_at(series, t_impact, t_revert, stable_for, horizon) is not None:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -359,17 +417,27 @@ class _Run:
 
     # -- aborts -----------------------------------------------------------------
 
+    def _where(self) -> str:
+        phase = self.phases.current
+        if self.experiment.repeat > 1 and phase in (Phase.FAULTS, Phase.RECOVERY):
+            return f"{phase} of iteration {self._iteration_no}"
+        return str(phase)
+
     def _abort(self, reason: str) -> None:
         if self.abort_reason is None:
             self.abort_reason = reason
+            self.aborted_in = self._where()
             self.journal.write("abort", durable=True, reason=reason)
             self.log.warning("aborting; reverting every fault", reason=reason)
+        elif self.phases.current is Phase.AUDIT:
+            self.log.warning("audit of the aborted run stopped", reason=reason)
+            self.audit_scope.cancel()
         self.abort_scope.cancel()
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
-                if self.abort_reason is not None:
+                if self.abort_reason is not None and self.phases.current is not Phase.AUDIT:
                     self.log.warning("still reverting; please wait")
                 self._abort(f"received {signal.Signals(signum).name}")
 
@@ -410,12 +478,16 @@ class _Run:
                 [r for r in self.faults.records if r.iteration == window.iteration],
                 steady.stable_for,
                 window.end if window.end is not None else self.journal.now(),
+                window.complete,
             )
             for window in self.windows
         ]
         measurements = summarise(iterations, self.steady.resolution) if iterations else None
         load = [stream.summary() for stream in self.streams]
         expectations = check_expectations(experiment.expect, measurements, load, self.data_loss)
+        if self.abort_reason is not None or self.error is not None:
+            # what it could measure is kept; whether it meets the bar is not judged
+            expectations = [e.model_copy(update={"met": None}) for e in expectations]
         held: bool | None = None
         if self.baseline_steady and self.abort_reason is None and self.error is None:
             expected_iterations = experiment.repeat if experiment.faults else 0
@@ -424,7 +496,7 @@ class _Run:
                 and all(it.recovered for it in iterations)
                 and all(r.ok for r in self.recovery_results)
             )
-        status, reason = self._status(held, all(e.met for e in expectations))
+        status, reason = self._status(held, all(e.met is True for e in expectations))
         result = RunResult(
             chaoskit_version=_VERSION,
             run_id=self.run_id,
@@ -436,6 +508,7 @@ class _Run:
             started_at=self.started_at,
             duration=round(self.journal.now(), 6),
             phases=self.phases.history,
+            aborted_in=self.aborted_in,
             baseline_steady=self.baseline_steady,
             hypothesis_held=held,
             faults=self.faults.records,

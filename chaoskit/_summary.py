@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaoskit._results import ProbeSummary, RunResult, Stats
+from chaoskit._phases import FAULT_WINDOW, LEAD_IN
+from chaoskit._results import Measurements, ProbeSummary, RunResult, RunStatus, Stats
 from chaoskit._units import format_duration
 
 __all__ = ["render_summary"]
@@ -16,7 +17,7 @@ def _d(value: float | None) -> str:
     return "-" if value is None else format_duration(value)
 
 
-def _stats(stats: Stats | None, resolution: float) -> str:
+def _stats(stats: Stats | None) -> str:
     if stats is None:
         return "-"
     text = (
@@ -27,7 +28,82 @@ def _stats(stats: Stats | None, resolution: float) -> str:
             f"  (n={stats.n})"
         )
     )
-    return f"{text}  ±{_d(resolution)}"
+    return text + _resolution(stats)
+
+
+def _resolution(stats: Stats) -> str:
+    if stats.resolution is None:
+        return ""
+    worst = "≤" if stats.n > 1 else ""
+    return f"  (resolution {worst}{_d(stats.resolution)})"
+
+
+def _heal(stats: Stats | None) -> str:
+    """Time to heal in words: a negative one is a system that healed itself
+    before the revert (a restart, a failover), not a figure to subtract."""
+    if stats is None:
+        return "-"
+    if stats.n == 1:
+        when = (
+            f"{_d(stats.max)} after the revert"
+            if stats.max >= 0
+            else f"healed {_d(-stats.max)} before the revert"
+        )
+        return when + _resolution(stats)
+    text = _stats(stats)
+    if stats.min < 0:
+        text += "  — negative: healed before the revert"
+    return text
+
+
+def _mttr(result: RunResult) -> list[str]:
+    m = result.measurements
+    if m is None:
+        return []
+    tolerated = all(it.tolerated for it in m.iterations)
+    mttr = "0 (tolerated: no steady-state violation)" if tolerated else _stats(m.mttr)
+    lines = [
+        f"  MTTR        {mttr}",
+        f"  TTD         {_stats(m.ttd)}",
+        f"  heal        {_heal(m.time_to_heal)}",
+        "  containment " + ("contained" if m.contained else "BREACHED: " + _breaches(m)),
+    ]
+    not_recovered = [it.iteration for it in m.iterations if not it.recovered]
+    if not_recovered and result.status is RunStatus.ABORTED:
+        lines.append(f"  recovery    not reached in iteration(s) {not_recovered}: aborted")
+    elif not_recovered:
+        lines.append(f"  NOT RECOVERED in iteration(s) {not_recovered}")
+    return lines
+
+
+def _breaches(m: Measurements) -> str:
+    parts = []
+    for probe in m.blast_radius:
+        breach = next(b for it in m.iterations for b in it.blast_radius if b.probe == probe)
+        origin = "the target" if breach.measured_from == "first-target-violation" else "the inject"
+        delay, width = breach.propagation_delay, _d(breach.resolution)
+        if abs(delay) <= breach.resolution:
+            when = f"with {origin}, within the resolution {width}"
+        elif delay > 0:
+            when = f"{_d(delay)} after {origin} (resolution {width})"
+        else:
+            when = f"{_d(-delay)} before {origin}: it broke first (resolution {width})"
+        parts.append(f"{probe} ({when})")
+    return ", ".join(parts)
+
+
+def _abort_lines(result: RunResult) -> list[str]:
+    if result.status is not RunStatus.ABORTED:
+        return []
+    during = result.aborted_in or "start"
+    injected = [f for f in result.faults if f.t_inject is not None or f.revert_attempts]
+    reverted = [f for f in injected if f.reverted]
+    undo = (
+        f"{len(reverted)} of {len(injected)} injected faults reverted"
+        if injected
+        else "no fault had been injected"
+    )
+    return [f"  aborted     during {during}: {result.reason}; {undo}"]
 
 
 def render_summary(result: RunResult, run_dir: Path) -> str:
@@ -38,24 +114,8 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
         f"  duration    {_d(result.duration)}   baseline steady: {_MARK[result.baseline_steady]}"
         f"   hypothesis held: {_MARK[result.hypothesis_held]}",
     ]
-    m = result.measurements
-    if m is not None:
-        tolerated = all(it.tolerated for it in m.iterations)
-        mttr = (
-            "0 (tolerated: no steady-state violation)"
-            if tolerated
-            else _stats(m.mttr, m.resolution)
-        )
-        lines += [
-            f"  MTTR        {mttr}",
-            f"  TTD         {_stats(m.ttd, m.resolution)}",
-            f"  heal        {_stats(m.time_to_heal, m.resolution)}   (recovered after revert)",
-            "  containment "
-            + ("contained" if m.contained else "BREACHED: " + ", ".join(m.blast_radius)),
-        ]
-        not_recovered = [it.iteration for it in m.iterations if not it.recovered]
-        if not_recovered:
-            lines.append(f"  NOT RECOVERED in iteration(s) {not_recovered}")
+    lines += _abort_lines(result)
+    lines += _mttr(result)
     if result.faults:
         lines.append("  faults")
         for f in result.faults:
@@ -76,13 +136,14 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
             lines += _value_lines(p)
     for stream in result.load:
         lines.append(f"  load        {stream.name} ({stream.mode} loop): {stream.sent} sent")
-        for phase in ("baseline", "fault-phase", "recovery"):
+        for phase in _PHASES:
             data = stream.phases.get(phase)
             if data is None:
                 continue
             p99 = _d(data.latency.p99) if data.latency else "-"
+            label = _SEGMENT_LABEL.get(phase, phase)
             lines.append(
-                f"    {phase:<12} {data.throughput:>8.1f}/s  errors {data.error_rate:>6.1%}"
+                f"    {label:<12} {data.throughput:>8.1f}/s  errors {data.error_rate:>6.1%}"
                 f"  p99 {p99}"
             )
     for loss in result.data_loss:
@@ -96,7 +157,8 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
     for r in result.recovery_probes:
         lines.append(f"  recovery    {r.name}: {_MARK[r.ok]} {r.detail}")
     for e in result.expectations:
-        lines.append(f"  expect      {e.name} {e.expected}: measured {e.measured} → {_MARK[e.met]}")
+        verdict = "not judged: the run was aborted" if e.met is None else _MARK[e.met]
+        lines.append(f"  expect      {e.name} {e.expected}: measured {e.measured} → {verdict}")
     if result.left_applied:
         lines.append("  !! DIRTY: these faults are still applied; undo them by hand or run")
         lines.append(f"  !!   chaoskit rollback {run_dir}")
@@ -105,7 +167,8 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-_PHASES = ("baseline", "fault-phase", "recovery")
+_PHASES = ("baseline", LEAD_IN, FAULT_WINDOW, "recovery")
+_SEGMENT_LABEL = {FAULT_WINDOW: "during fault"}
 _READINGS_SHOWN = 3
 
 

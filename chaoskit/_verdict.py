@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from pydantic import JsonValue
 
 from chaoskit._model import Expectations
+from chaoskit._phases import FAULT_WINDOW
 from chaoskit._results import DataLoss, ExpectationResult, LoadSummary, Measurements
 from chaoskit._units import Threshold
 
 __all__ = ["check_expectations"]
-
-FAULT_PHASE = "fault-phase"
 
 
 def check_expectations(
@@ -59,7 +58,8 @@ def check_expectations(
         acknowledged = sum(d.acknowledged for d in data_loss)
         rate = sum(d.lost for d in data_loss) / acknowledged if acknowledged else None
         results.append(_compare("data_loss_rate", expect.data_loss_rate, rate))
-    fault_phases = [s.phases[FAULT_PHASE] for s in load if FAULT_PHASE in s.phases]
+    # during the fault: the fault window (first inject to last revert), not the lead-in
+    fault_phases = [s.phases[FAULT_WINDOW] for s in load if FAULT_WINDOW in s.phases]
     if expect.error_rate_during_fault is not None:
         sent = sum(p.sent for p in fault_phases)
         errors = sum(p.failed + p.indeterminate for p in fault_phases)

@@ -221,7 +221,7 @@ def test_memory_pressure_is_tolerated_and_the_limit_restored(
     # and results.json says so per phase
     [probe] = [p for p in result["probes"] if p["name"] == "ledger-memory"]
     per_phase = {phase: stats["chaoskit-lab-ledger"] for phase, stats in probe["values"].items()}
-    assert per_phase["fault-phase"]["max"] >= per_phase["baseline"]["max"] + 56, per_phase
+    assert per_phase["fault"]["max"] >= per_phase["baseline"]["max"] + 56, per_phase
     assert all(r["ok"] for r in samples(tmp_path, "ledger-not-restarted"))
     [loss] = result["data_loss"]
     assert loss["lost"] == 0
@@ -242,12 +242,12 @@ def test_cpu_pressure_is_throttled_to_the_quota_and_the_quota_restored(
     # a busy loop would take a whole CPU; the quota holds the container to 20 % of one
     assert all(14 <= percent <= 26 for percent in busy), busy
     [probe] = [p for p in result["probes"] if p["name"] == "ledger-cpu"]
-    assert probe["values"]["fault-phase"]["chaoskit-lab-ledger"]["max"] <= 26, probe
+    assert probe["values"]["fault"]["chaoskit-lab-ledger"]["max"] <= 26, probe
     [transfers] = result["load"]
     phases = transfers["phases"]
     # requests wait for the next CFS period: the throttling shows in the latency
-    assert phases["fault-phase"]["latency"]["p95"] > 3 * phases["recovery"]["latency"]["p95"]
-    assert phases["fault-phase"]["error_rate"] == 0
+    assert phases["fault"]["latency"]["p95"] > 3 * phases["recovery"]["latency"]["p95"]
+    assert phases["fault"]["error_rate"] == 0
     [loss] = result["data_loss"]
     assert loss["lost"] == 0
     config = host_config("chaoskit-lab-ledger")

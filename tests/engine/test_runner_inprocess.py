@@ -69,11 +69,11 @@ async def test_repeat_gives_statistics_over_iterations(tmp_path: Path) -> None:
         assert 0 <= iteration.ttd <= 0.05 + 0.05
     assert [f.iteration for f in result.faults] == [1, 2, 3]
     # the probe measures (a value_unit): its readings per phase — the flag is up
-    # during the fault phase only
+    # during the fault window only
     [probe] = result.probes
     assert probe.unit == "flags"
     assert probe.values["baseline"]["value"].max == 0
-    assert probe.values["fault-phase"]["value"].max == 1
+    assert probe.values["fault"]["value"].max == 1
     assert json.loads((run_dir / "results.json").read_text())["status"] == "passed"
 
 

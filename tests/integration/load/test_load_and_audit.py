@@ -4,6 +4,7 @@ ground truth is known: it drops every Nth acknowledged write on purpose."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from chaoskit_cli import run_chaoskit
+from chaoskit_cli import run_chaoskit, start_chaoskit, wait_for_event
 from servers import free_port, stop_process
 
 pytestmark = pytest.mark.integration
@@ -129,10 +130,12 @@ def test_open_loop_keeps_its_rate_and_reports_phases(tmp_path: Path, service: Se
     assert code == 0, out + err
     [load] = results(tmp_path)["load"]
     assert load["mode"] == "open"
-    assert set(load["phases"]) >= {"baseline", "fault-phase", "recovery"}
-    fault = load["phases"]["fault-phase"]
-    # the fault phase lasts 1.5s at 200/s: within 15% of 300 requests
-    assert 240 <= fault["sent"] <= 360
+    assert set(load["phases"]) >= {"baseline", "lead-in", "fault", "recovery"}
+    # the fault phase is split at the inject: 500ms of lead-in, then the fault
+    # window (inject to revert) of 1s; at 200/s, within 15% of 100 and 200
+    lead_in, fault = load["phases"]["lead-in"], load["phases"]["fault"]
+    assert 85 <= lead_in["sent"] <= 115
+    assert 170 <= fault["sent"] <= 230
     assert fault["latency"]["p99"] < 1.0
     assert load["sent"] >= 0.9 * load["intended"]  # the 99 % figure is in bench/
 
@@ -145,6 +148,36 @@ def test_closed_loop_users_are_paced_by_the_answers(tmp_path: Path, service: Ser
     assert code == 0, out + err
     [load] = results(tmp_path)["load"]
     assert load["mode"] == "closed"
-    fault = load["phases"]["fault-phase"]
+    fault = load["phases"]["fault"]
     assert fault["throughput"] <= 25
     assert fault["latency"]["p50"] >= 0.19
+
+
+@pytest.mark.parametrize("service", [(7, 0)], indirect=True)
+def test_an_aborted_run_still_audits_its_writes(tmp_path: Path, service: Service) -> None:
+    """Whether data was lost is still the question after an abort: the writes
+    made before it are looked up once every fault is reverted, and the summary
+    says ABORTED and why instead of judging expectations it could not measure."""
+    path = experiment(tmp_path, service.url, rate="200/s")
+    document = yaml.safe_load(path.read_text())
+    document["faults"][0]["duration"] = "60s"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    run = start_chaoskit(["run", str(path)], tmp_path)
+    wait_for_event(run, "fault_injected")
+    run.send(signal.SIGINT)
+    code, out, err = run.finish()
+    assert code == 3, out + err
+    result = results(tmp_path)
+    assert result["status"] == "aborted"
+    [loss] = result["data_loss"]
+    truth = service.stats()
+    assert truth["dropped"] > 0
+    assert loss["lost"] == truth["dropped"]
+    # every write has an outcome: those cut off in flight are indeterminate
+    assert loss["writes"] == loss["acknowledged"] + loss["failed"] + loss["indeterminate"]
+    [expectation] = result["expectations"]
+    assert expectation["met"] is None
+    assert expectation["measured"] == truth["dropped"]
+    assert "aborted     during fault-phase: received SIGINT; 1 of 1 injected faults reverted" in out
+    assert "not judged: the run was aborted" in out
+    assert "NOT RECOVERED" not in out

@@ -99,7 +99,7 @@ def test_no_write_is_lost_through_a_held_lock(
     assert loss["acknowledged"] > 300
     # the writes felt the lock: some waited most of the second it was held
     [load] = result["load"]
-    assert load["phases"]["fault-phase"]["latency"]["max"] > 0.5
+    assert load["phases"]["fault"]["latency"]["max"] > 0.5
 
 
 @pytest.mark.usefixtures("closed_afterwards")

@@ -7,12 +7,14 @@ inject or revert fail on purpose. Named fakes: never used against a real system.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import anyio
 
 from chaoskit import (
+    Duration,
     Expect,
     FaultContext,
     FaultNotInForce,
@@ -37,6 +39,9 @@ class FakeFlagParams(Params):
     """Raise from inject after creating the flag (an injector failing half-way)."""
     revert_failures: int = 0
     """Fail this many revert attempts before succeeding (-1: always fail)."""
+    heals_after: Duration | None = None
+    """The flag goes away by itself this long after the inject (a system that
+    restarts or fails over while the fault is still in force)."""
 
 
 def _flag(state: JsonValue) -> Path:
@@ -64,7 +69,13 @@ class FakeFlag:
 
     async def inject(self, ctx: FaultContext, revert_state: JsonValue) -> JsonValue:
         assert isinstance(ctx.params, FakeFlagParams)
-        _flag(revert_state).write_text("applied\n")
+        flag = _flag(revert_state)
+        flag.write_text("applied\n")
+        if ctx.params.heals_after is not None:
+            heal = ctx.params.heals_after
+            healer = threading.Timer(heal, flag.unlink, kwargs={"missing_ok": True})
+            healer.daemon = True
+            healer.start()
         if ctx.params.fail_inject:
             raise InjectorError("fake.flag was told to fail (fail_inject: true)")
         return revert_state
