@@ -308,7 +308,9 @@ async def _audit(dsn: str, ledger: WriteLedger, instant: bool = False) -> tuple[
             return dict.fromkeys(ids, 1)
 
     spec = LookupSpec(
-        kind_params=SqlLookupParams(target="db", table="transfers"), batch=AUDIT_BATCH, timeout=30
+        kind_params=SqlLookupParams(target="db", table="transfers"),
+        batch=AUDIT_BATCH,
+        timeout="30s",
     )
     resources = RunResources()
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -17,17 +17,23 @@ from structlog.typing import FilteringBoundLogger
 from chaoskit._errors import FaultNotInForce, InjectorError, RevertFailed
 from chaoskit._journal import Journal
 from chaoskit._model import Experiment, FaultSpec
-from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Verifiable
+from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Provisioning, Verifiable
 from chaoskit._registry import Registry
 from chaoskit._results import FaultRecord
 
-__all__ = ["FaultManager", "RetryPolicy", "revert_with_retry"]
+__all__ = ["FaultManager", "RetryPolicy", "revert_with_retry", "setup_name"]
 
 PREFLIGHT_TIMEOUT = 30.0
 PREPARE_TIMEOUT = 30.0
 INJECT_TIMEOUT = 60.0
 VERIFY_TIMEOUT = 15.0
 REVERT_TIMEOUT = 30.0
+
+
+def setup_name(target: str) -> str:
+    """The journal's name for a target's setup step: never a fault's (``:`` is
+    not allowed in those)."""
+    return f"setup:{target}"
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,35 @@ class FaultManager:
                 await _as_injector_error(
                     injector.preflight(self.context(fault)), f"preflight of {fault.name!r}"
                 )
+        await self._set_up_targets()
+
+    async def _set_up_targets(self) -> None:
+        """Once per target, the setup step of the first fault on it whose injector
+        gives one (``Provisioning``), applied like a fault of iteration 0. It stays
+        outstanding, and is the oldest: ``revert_all`` removes it after every fault,
+        and so does ``chaoskit rollback`` (the intent says ``"setup": true``)."""
+        done: set[str] = set()
+        for fault in self._experiment.faults:
+            injector = self._registry.injector(fault.injector)
+            if fault.target in done or not isinstance(injector, Provisioning):
+                continue
+            ctx = replace(self.context(fault), fault_name=setup_name(fault.target), duration=None)
+            step = injector.setup(ctx)
+            if step is None:
+                continue
+            done.add(fault.target)
+            record = FaultRecord(
+                name=ctx.fault_name,
+                injector=fault.injector,
+                target=fault.target,
+                iteration=0,
+                at=0.0,
+                duration=0.0,
+            )
+            with anyio.fail_after(PREPARE_TIMEOUT):
+                state = await _as_injector_error(step.prepare(ctx), f"prepare of {record.name!r}")
+            if state is not None:  # None: nothing to create
+                await self._inject(step, ctx, record, fault, state, setup=True)
 
     async def run_iteration(self, iteration: int) -> None:
         """Start each fault at its offset, hold it for its duration, revert it.
@@ -116,36 +151,51 @@ class FaultManager:
             duration=fault.duration,
         )
         self.records.append(record)
-        log = ctx.log.bind(iteration=iteration)
         with anyio.fail_after(PREPARE_TIMEOUT):
             state = await _as_injector_error(injector.prepare(ctx), f"prepare of {fault.name!r}")
+        return await self._inject(injector, ctx, record, fault, state)
+
+    async def _inject(
+        self,
+        injector: Injector,
+        ctx: FaultContext,
+        record: FaultRecord,
+        fault: FaultSpec,
+        state: JsonValue,
+        **marks: Any,
+    ) -> _Applied:
+        """Journal the intent (fsync'd), inject, journal the result, verify."""
+        iteration = record.iteration
+        log = ctx.log.bind(iteration=iteration)
         self._journal.write(
             "fault_intent",
             durable=True,
-            fault=fault.name,
+            fault=record.name,
             iteration=iteration,
             injector=fault.injector,
             target_name=fault.target,
             target=self._raw_target(fault.target),
             params=self._raw_params(fault.name),
             revert_state=state,
+            **marks,
         )
         applied = _Applied(record, injector, ctx, state)
-        self._outstanding[(fault.name, iteration)] = applied
+        self._outstanding[(record.name, iteration)] = applied
         record.revert_state = state
         try:
             with anyio.fail_after(INJECT_TIMEOUT):
                 state = await _as_injector_error(
-                    injector.inject(ctx, state), f"inject of {fault.name!r}"
+                    injector.inject(ctx, state), f"inject of {record.name!r}"
                 )
         except Exception as exc:
             record.inject_error = str(exc)
             self._journal.write(
                 "fault_inject_failed",
                 durable=True,
-                fault=fault.name,
+                fault=record.name,
                 iteration=iteration,
                 error=str(exc),
+                **marks,
             )
             raise
         applied.revert_state = record.revert_state = state
@@ -154,12 +204,13 @@ class FaultManager:
             "fault_injected",
             durable=True,
             t=record.t_inject,
-            fault=fault.name,
+            fault=record.name,
             iteration=iteration,
             revert_state=state,
+            **marks,
         )
-        log.info("fault injected")
-        if self._on_inject is not None:
+        log.info("fault injected", **marks)
+        if self._on_inject is not None and not marks:  # a setup is no fault of an iteration
             self._on_inject(record)
         if isinstance(injector, Verifiable):
             with anyio.fail_after(VERIFY_TIMEOUT):
@@ -170,12 +221,13 @@ class FaultManager:
                     self._journal.write(
                         "fault_not_in_force",
                         durable=True,
-                        fault=fault.name,
+                        fault=record.name,
                         iteration=iteration,
                         error=str(exc),
+                        **marks,
                     )
                     raise FaultNotInForce(
-                        f"fault {fault.name!r} was applied but is not in force: {exc}"
+                        f"fault {record.name!r} was applied but is not in force: {exc}"
                     ) from exc
             record.verified = True
         return applied

@@ -4,13 +4,15 @@ cross-references. Every problem is reported at once as
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from chaoskit._errorpath import field_names, follow
 from chaoskit._errors import ExperimentInvalid, UserError
 from chaoskit._model import Experiment, build_experiment_model
 from chaoskit._registry import Registry, discover
@@ -83,7 +85,7 @@ def parse_experiment(
         experiment = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            report.add_pydantic(error, registry)
+            report.add_pydantic(error, model)
     _check_references(data, registry, report)
     if report.problems:
         raise ExperimentInvalid(report.lines())
@@ -104,22 +106,42 @@ class _Report:
             spot = self.positions.spots[(*walked, "__key__")]
         self.problems.append((spot, format_path(walked), message))
 
-    def add_pydantic(self, error: Any, registry: Registry) -> None:
-        loc: tuple[str | int, ...] = tuple(error["loc"])
+    def add_pydantic(self, error: Any, model: type[BaseModel]) -> None:
+        """One pydantic error of validating the document against ``model``."""
+        raw_loc: tuple[str | int, ...] = tuple(error["loc"])
         kind = error["type"]
         message = str(error["msg"])
         if message.startswith(("Value error, ", "Assertion failed, ")):
             message = message.split(", ", 1)[1]
-        if kind == "extra_forbidden":
-            self.add(loc, "unknown field", at_key=True)
+        if kind == "extra_forbidden" and raw_loc:
+            parent = follow(model, raw_loc[:-1])
+            self.add(
+                (*parent.path, raw_loc[-1]),
+                _unknown_field(raw_loc[-1], parent.model),
+                at_key=True,
+            )
             return
-        if kind == "missing":
+        loc = follow(model, raw_loc).path
+        if kind == "missing" and loc:
             self.add(loc[:-1], f"missing required field {loc[-1]!r}")
             return
         if kind == "too_short":
             ctx = error.get("ctx", {})
             message = f"expected at least {ctx.get('min_length')} item(s)"
+        if kind == "string_type" and not isinstance(error.get("input"), str | None | dict | list):
+            message = self._quote_hint(loc, error["input"])
         self.add(loc, message)
+
+    def _quote_hint(self, loc: Sequence[str | int], value: Any) -> str:
+        """A number, boolean or date where a string is expected: YAML read a bare
+        ``26380`` or ``yes`` as one. Quoted, it stays the text it was written as."""
+        if loc and loc[-1] == "[key]":  # a mapping's key (pydantic's name for it)
+            return f'expected a string; quote the key: "{value}"'
+        walked, _ = self.positions.nearest(self.data, loc)
+        written = self.positions.written.get(walked, str(value))
+        if len(written) > 60:  # a 5000-digit number need not be shown whole
+            written = written[:59] + "…"
+        return f'expected a string; quote it: "{written}"'
 
     def lines(self) -> list[str]:
         ordered = sorted(self.problems, key=lambda p: p[0])
@@ -129,6 +151,15 @@ class _Report:
             else f"{self.source}:{line}:{col}: {message}"
             for (line, col), path, message in ordered
         ]
+
+
+def _unknown_field(key: str | int, model: type[BaseModel] | None) -> str:
+    if model is None:
+        return "unknown field"
+    known = field_names(model)
+    message = "unknown field; expected one of " + ", ".join(known)
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return f"{message} (did you mean {close[0]}?)" if close else message
 
 
 def _load_named_plugins(data: Any, registry: Registry) -> None:
@@ -206,6 +237,15 @@ def _check_references(data: dict[str, Any], registry: Registry, report: _Report)
             ref = _mapping(probe[kind]).get("target")
             if isinstance(ref, str) and ref not in targets:
                 report.add((*path, kind, "target"), _no_target(ref, targets))
+    streams = {stream.get("name") for _, stream in _entries(data.get("load"))}
+    for path, probe in probes:
+        ref = _mapping(probe.get("load")).get("stream")
+        if "load" in probe and isinstance(ref, str) and ref not in streams:
+            defined = ", ".join(sorted(str(n) for n in streams)) or "none"
+            report.add(
+                (*path, "load", "stream"),
+                f"no load stream named {ref!r}; defined under load: {defined}",
+            )
     for index, fault in faults:
         _check_fault(index, fault, targets, registry, report)
     for index, stream in _entries(data.get("load")):

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
 __all__ = [
+    "Describable",
     "Expect",
     "FaultContext",
+    "Footprint",
     "Injector",
     "JsonValue",
     "LoadContext",
@@ -40,6 +42,7 @@ __all__ = [
     "Params",
     "Probe",
     "ProbeContext",
+    "Provisioning",
     "Resources",
     "TargetSpec",
     "Verifiable",
@@ -171,6 +174,63 @@ class Verifiable(Protocol):
 
     async def verify(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         """Raise FaultNotInForce when the component shows the fault is absent."""
+        ...
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a fault does to the system, in words, for ``chaoskit run --dry-run``."""
+
+    changes: tuple[str, ...] = ()
+    """What the fault changes while it is in force, and how revert restores it."""
+    creates: tuple[str, ...] = ()
+    """Each thing it creates (by name where the name is known), and when it is
+    removed. Empty: it creates nothing."""
+    params: dict[str, str] = field(default_factory=dict)
+    """Parameters in the injector's own words (``memory: 128MiB``), for values
+    whose unit the core cannot tell from the type; the core spells out
+    durations, rates, percentages and thresholds itself."""
+
+
+@runtime_checkable
+class Describable(Protocol):
+    """Optional: an injector that says what its fault will change and create.
+
+    ``--dry-run`` prints it beside the fault's parameters. Without it the plan
+    shows the first paragraph of the injector class's docstring, and says
+    nothing about what it creates."""
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """From ``ctx.target`` and ``ctx.params`` alone: no I/O, nothing
+        contacted, nothing changed. ``ctx.run_id`` is ``RUN`` (the run has no
+        id yet), so names derived from ``ctx.tag`` read ``chaoskit-RUN-<fault>``."""
+        ...
+
+
+@runtime_checkable
+class Provisioning(Protocol):
+    """Optional: an injector whose target may need something created for the
+    whole run, such as the Toxiproxy proxy a ``toxiproxy.proxy`` target
+    describes with ``listen`` and ``upstream``.
+
+    The runner asks once per target (the first fault on it whose injector has
+    this method), after every preflight and before the baseline. The step it
+    gets is applied like a fault — ``prepare``, the intent journaled and
+    fsync'd (``fault_intent`` with ``"setup": true``, iteration 0), ``inject``
+    — and reverted after every fault of the run has been, on every path
+    (normal end, abort, error); after a crash, ``chaoskit rollback`` reverts it
+    last. A ``prepare`` that returns None means there is nothing to create (it
+    exists already): nothing is journaled, injected or reverted.
+    """
+
+    def setup(self, ctx: FaultContext) -> Injector | None:
+        """The step that creates what ``ctx.target`` needs, or None when it
+        needs nothing (or the experiment says to keep what is created, in which
+        case ``preflight`` creates it and nothing removes it). No I/O: rollback
+        calls it again, in another process, to rebuild the step. The step keeps
+        the Injector contract: ``prepare`` without side effects, ``revert``
+        idempotent and working from the JSON state alone; it removes only what
+        its ``inject`` created, and leaves as found what already existed."""
         ...
 
 

@@ -19,6 +19,9 @@ Contracts (ADR 0011):
 * Before each revert the injector's ``verify`` (where it has one) says whether
   the fault was still in force; the revert runs whatever it says, since revert
   is idempotent and cleans up leftovers.
+* What a run created for a target (an intent with ``"setup": true``, iteration
+  0, journaled before the baseline) is reverted through the injector's setup
+  step (``Provisioning.setup``), and last, since it is the oldest (ADR 0015).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from structlog.typing import FilteringBoundLogger
 from chaoskit._errors import ChaoskitError, FaultNotInForce, RevertFailed, UserError
 from chaoskit._faults import VERIFY_TIMEOUT, RetryPolicy, revert_with_retry
 from chaoskit._journal import JOURNAL_NAME, Journal, scan_journal
-from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Verifiable
+from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Provisioning, Verifiable
 from chaoskit._registry import Plugin, Registry
 from chaoskit._results import FaultRecord
 from chaoskit._rollback_lock import DEFAULT_WAIT, RollbackInProgress, locked
@@ -232,6 +235,14 @@ def _rebuild(
         params=params,
         log=log,
     )
+    if intent.get("setup") is True:  # what the run created for a target: its setup step
+        step = injector.setup(ctx) if isinstance(injector, Provisioning) else None
+        if step is None:
+            raise _Unrebuildable(
+                f"injector {injector_name!r} as installed gives no setup step for target "
+                f"{ctx.target_name!r}"
+            )
+        return step, ctx, revert_state
     return injector, ctx, revert_state
 
 

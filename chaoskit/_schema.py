@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
 from chaoskit._model import build_experiment_model
 from chaoskit._registry import Registry
+from chaoskit._units import duration_text
 
 __all__ = ["experiment_schema"]
 
@@ -17,7 +21,8 @@ def experiment_schema(registry: Registry, load_all: bool = True) -> dict[str, An
     ``load_all`` is false, in which case the caller has loaded what it wants)."""
     if load_all:
         registry.load_all()
-    schema = _drop_unknown(build_experiment_model(registry).model_json_schema(by_alias=True))
+    model = build_experiment_model(registry)
+    schema = _drop_unknown(model.model_json_schema(by_alias=True, schema_generator=_Generator))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -44,3 +49,22 @@ def _is_unknown_ref(value: Any) -> bool:
     if isinstance(value, dict):
         return str(value.get("$ref", "")).startswith("#/$defs/Unknown_")
     return isinstance(value, str) and value.startswith("#/$defs/Unknown_")
+
+
+class _Generator(GenerateJsonSchema):
+    """Defaults as a document writes them: a duration's default of 1.0 seconds
+    is ``1s`` (a bare number is not a duration the format accepts)."""
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        default = json_schema.get("default")
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            return json_schema
+        if _is_duration(json_schema):
+            json_schema["default"] = duration_text(default)
+        return json_schema
+
+
+def _is_duration(json_schema: JsonSchemaValue) -> bool:
+    options = json_schema.get("anyOf", [])
+    return any("(ms|s|m|h)" in str(option.get("pattern", "")) for option in options)

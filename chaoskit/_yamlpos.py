@@ -35,6 +35,9 @@ class Positions:
     """Where each path of a document starts (line, column), 1-based."""
 
     spots: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    written: dict[Path, str] = field(default_factory=dict)
+    """The text of each scalar that YAML did not take for a string (``26380``,
+    ``yes``, ``0777``, ``12:30``): the value alone may not say how it was written."""
 
     def nearest(self, data: Any, loc: Sequence[str | int]) -> tuple[Path, tuple[int, int]]:
         """Follow ``loc`` (a pydantic error location) through ``data`` as far as
@@ -107,9 +110,14 @@ def _clip(message: str, most: int = 300) -> str:
     return message if len(message) <= most else message[: most - 1] + "…"
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _record(node: yaml.Node, path: Path, positions: Positions) -> None:
     positions.spots[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.ScalarNode) and node.tag != _STR_TAG:
+        positions.written[path] = node.value
+    elif isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 key: str | int = key_node.value

@@ -44,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run an experiment")
     run.add_argument("experiment", help="experiment file (YAML)")
-    run.add_argument("--dry-run", action="store_true", help="validate, print the plan, stop")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate, print the plan (with --json: as JSON), stop; contacts nothing",
+    )
     run.add_argument("--runs-dir", default=".chaoskit/runs", help="where run dirs go")
     run.add_argument("--timeout", help="abort and revert after this long (e.g. 10m)")
     run.add_argument("--revert-attempts", type=int, default=5, help="tries per revert")
@@ -134,8 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     loaded = load_experiment(args.experiment)
     _warn_broken(loaded.registry)
     if args.dry_run:
-        print(_plan(loaded))
-        return 0
+        return _dry_run(loaded, args)
     try:
         timeout = parse_duration(args.timeout) if args.timeout else None
     except ValueError as exc:
@@ -318,38 +321,18 @@ def _warn_broken(registry: Any) -> None:
         print(f"chaoskit: warning: {broken.describe()}", file=sys.stderr)
 
 
-def _plan(loaded: LoadedExperiment) -> str:
-    from chaoskit._units import format_duration as d
+def _dry_run(loaded: LoadedExperiment, args: argparse.Namespace) -> int:
+    """Print the plan (text, or JSON with ``--json``); nothing is contacted."""
+    import json
 
-    e = loaded.experiment
-    steady = e.steady_state
-    lines = [f"plan · {e.title}  (dry run: nothing is touched)", "  targets"]
-    lines += [f"    {name}: {t.kind}" for name, t in e.targets.items()] or ["    (none)"]
-    lines.append(
-        f"  baseline    {d(steady.baseline_window)}, then steady for {d(steady.stable_for)} "
-        "counts as recovered"
-    )
-    lines.append("  probes")
-    for p in steady.probes:
-        every = p.every if p.every is not None else steady.every
-        lines.append(f"    {p.name:<20} {p.probe_kind:<10} {p.scope:<8} every {d(every)}")
-    lines.append(f"  faults (x{e.repeat})")
-    for f in sorted(e.faults, key=lambda f: f.at):
-        lines.append(
-            f"    +{d(f.at):<8} {f.name:<20} {f.injector} on {f.target} for {d(f.duration)}"
-        )
-    span = max((f.at + f.duration for f in e.faults), default=0.0)
-    lines.append(
-        f"  recovery    up to {d(e.recovery.timeout)}; probes: "
-        + (", ".join(p.name for p in e.recovery.probes) or "none")
-    )
-    for guard in e.safeguards:
-        lines.append(
-            f"  safeguard   abort if {guard.probe} fails for {d(guard.abort_if_failing_for)}"
-        )
-    worst = steady.baseline_window + e.repeat * (span + e.recovery.timeout)
-    lines.append(f"  longest run about {d(worst)}")
-    return "\n".join(lines)
+    from chaoskit._plan import build_plan, render_plan
+
+    plan = build_plan(loaded, args.runs_dir)
+    if args.json:
+        print(json.dumps(loaded.secrets.redact(plan.model_dump(mode="json")), indent=2))
+    else:
+        print(loaded.secrets.redact(render_plan(plan)))
+    return 0
 
 
 _COMMANDS = {

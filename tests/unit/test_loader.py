@@ -196,3 +196,24 @@ def test_registry_is_loaded_lazily() -> None:
     )
     assert "toxiproxy.latency" not in registry.injectors
     assert "toxiproxy.latency" in registry.names("chaoskit.injectors")
+
+
+def test_a_load_probe_names_a_stream_of_the_experiment() -> None:
+    text = """\
+        version: 1
+        title: t
+        steady_state:
+          probes:
+            - name: traffic
+              load: {stream: writes, window: 2s}
+              expect: {error_rate: "< 5%"}
+        load:
+          - name: reads
+            http: {url: "http://127.0.0.1:9/x"}
+            rate: 10/s
+        """
+    assert problems(text) == [
+        "x.yaml:6:22: steady_state.probes[0].load.stream: no load stream named 'writes'; "
+        "defined under load: reads"
+    ]
+    assert parse_experiment(textwrap.dedent(text).replace("writes", "reads"), "x.yaml")

@@ -8,14 +8,23 @@ applies, restores and checks the fault on one container.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema
 
-from chaoskit import FaultContext, FaultNotInForce, InjectorError, JsonValue, Params, params_as
+from chaoskit import (
+    FaultContext,
+    FaultNotInForce,
+    Footprint,
+    InjectorError,
+    JsonValue,
+    Params,
+    params_as,
+)
 from chaoskit_docker._client import DockerEngine, open_engine
 from chaoskit_docker._select import ContainerRef, Resolved, pick, resolve, selected
 from chaoskit_docker.target import ContainerTarget
@@ -163,6 +172,15 @@ async def _each(entries: Iterable[E], action: Callable[[E], Awaitable[None]]) ->
         raise InjectorError("; ".join(str(problem) for problem in problems)) from problems[0]
 
 
+def _is_size(params: Params, name: str) -> bool:
+    """Whether the field is a :data:`ByteSize` (also inside ``X | None``)."""
+    field = type(params).model_fields[name]
+    metadata = list(field.metadata)
+    for arg in get_args(field.annotation):
+        metadata += getattr(arg, "__metadata__", ())
+    return any(getattr(item, "func", None) is parse_bytes for item in metadata)
+
+
 class ContainerInjector(Generic[E]):
     """The lifecycle of a fault on each selected container.
 
@@ -210,7 +228,27 @@ class ContainerInjector(Generic[E]):
         """Why the fault is not in force on this container, or None when it is."""
         raise NotImplementedError
 
+    def creates(self, ctx: FaultContext) -> tuple[str, ...]:
+        """What the fault creates in each container, for ``--dry-run`` (nothing)."""
+        return ()
+
     # --- the lifecycle --------------------------------------------------------
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """For ``--dry-run``: the class docstring, sizes in binary units, and
+        :meth:`creates`."""
+        params = params_as(ctx.params, self.params)
+        doc = (inspect.getdoc(type(self)) or "").split("\n\n", 1)[0]
+        sizes = {
+            name: format_bytes(value)
+            for name, value in params
+            if isinstance(value, int) and not isinstance(value, bool) and _is_size(params, name)
+        }
+        return Footprint(
+            changes=(" ".join(doc.replace("``", "").split()),),
+            creates=self.creates(ctx),
+            params=sizes,
+        )
 
     async def preflight(self, ctx: FaultContext) -> None:
         target = container_target(ctx)

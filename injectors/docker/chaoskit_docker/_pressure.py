@@ -58,6 +58,15 @@ class PressureInjector(ContainerInjector[HogEntry]):
                 "inside the container"
             )
 
+    def creates(self, ctx: FaultContext) -> tuple[str, ...]:
+        params = params_as(ctx.params, HogParams)
+        marker = hog_marker(ctx.tag, self.kind)
+        return (
+            f"a {self.kind} hog in each selected container (docker exec sh, its processes "
+            f"marked CHAOSKIT_HOG={marker}): revert ends them all; each ends itself after "
+            f"max_duration ({math.ceil(params.max_duration)}s) even if never reverted",
+        )
+
     async def record(
         self, ctx: FaultContext, engine: DockerEngine, info: dict[str, Any]
     ) -> HogEntry:

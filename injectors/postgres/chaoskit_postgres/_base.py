@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes.util
 import functools
 import hashlib
+import inspect
 import math
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ from chaoskit import (
     Duration,
     FaultContext,
     FaultNotInForce,
+    Footprint,
     InjectorError,
     JsonValue,
     Params,
@@ -262,6 +264,23 @@ class HolderInjector:
 
     def _params(self, ctx: FaultContext) -> HolderParams:
         return params_as(ctx.params, HolderParams)
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """For ``--dry-run``: the class docstring, and the holder process."""
+        name = application_name(ctx.tag)
+        server = server_label(postgres_target(ctx).dsn)
+        doc = (inspect.getdoc(type(self)) or "").split("\n\n", 1)[0]
+        return Footprint(
+            changes=(" ".join(doc.replace("``", "").split()),),
+            creates=(
+                f"a standby holder process, started at preflight (--application-name {name}): "
+                "it holds nothing until inject takes it over; unused, it ends at the fault's "
+                "revert, with the run, or after its idle limit",
+                f"the holder process and its connections to {server}, each tagged "
+                f"application_name {name}: revert stops it and ends every backend so tagged; "
+                "it also ends when its parent (the run) dies",
+            ),
+        )
 
     async def preflight(self, ctx: FaultContext) -> None:
         target = postgres_target(ctx)

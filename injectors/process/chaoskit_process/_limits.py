@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from chaoskit import (
     FaultContext,
     FaultNotInForce,
+    Footprint,
     InjectorError,
     JsonValue,
     Params,
@@ -286,6 +287,19 @@ class LimitInjector:
             settings=self.settings(ctx.params, hierarchy.version),
             groups=groups,
             processes=processes,
+        )
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """For ``--dry-run``: what the params say, and the new cgroups."""
+        return Footprint(
+            changes=(
+                (type(ctx.params).__doc__ or "").strip() + " Revert moves them back where they "
+                "were.",
+            ),
+            creates=(
+                f"a cgroup {cg.safe_name(ctx.tag)} ({self.controller} controller) beside each "
+                "process's own: revert moves the processes back and removes it",
+            ),
         )
 
     async def preflight(self, ctx: FaultContext) -> None:

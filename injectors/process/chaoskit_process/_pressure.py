@@ -11,6 +11,7 @@ from pydantic import Field
 from chaoskit import (
     FaultContext,
     FaultNotInForce,
+    Footprint,
     InjectorError,
     JsonValue,
     Params,
@@ -56,6 +57,19 @@ class PressureInjector:
     target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
     mode: ClassVar[str]
     """the helper's mode in ``_worker.py``"""
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """For ``--dry-run``: what the params say, and the helpers."""
+        does = (type(ctx.params).__doc__ or "").strip()
+        max_duration = getattr(ctx.params, "max_duration", MAX_DURATION_DEFAULT)
+        return Footprint(
+            changes=(does,),
+            creates=(
+                f"{self.mode} helper processes (python _worker.py chaoskit-process-helper "
+                f"--tag={ctx.tag} {self.mode}): revert kills them, also those a crash kept out "
+                f"of the journal (found by the tag); each ends itself after {max_duration:g}s",
+            ),
+        )
 
     async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
         state = PressureState.parse(revert_state)

@@ -27,6 +27,7 @@ from chaoskit import (
     Duration,
     FaultContext,
     FaultNotInForce,
+    Footprint,
     InjectorError,
     JsonValue,
     Params,
@@ -178,6 +179,38 @@ class Kill:
     name: ClassVar[str] = "process.kill"
     params: ClassVar[type[Params]] = KillParams
     target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """For ``--dry-run``: the signal by name, and the restart helper."""
+        params = params_as(ctx.params, KillParams)
+        signal_name = signals.Signals(params.signal).name
+        restart = params.restart
+        if restart is None:
+            return Footprint(
+                changes=(
+                    f"sends {signal_name} to the target's processes; revert changes nothing "
+                    "(bringing the service back is its supervisor's job)",
+                ),
+                params={"signal": signal_name},
+            )
+        creates = [
+            "the service's new process when revert finds it not back (the restart command): "
+            "it is the service, and is left running"
+        ]
+        if restart.after is not None:
+            creates.insert(
+                0,
+                f"a detached helper that runs the restart command {restart.after:g}s after the "
+                "kill: revert kills it if it has not fired yet",
+            )
+        return Footprint(
+            changes=(
+                f"sends {signal_name} to the target's processes; revert runs the restart command "
+                "if the service is not back (and no restart of this fault is under way)",
+            ),
+            creates=tuple(creates),
+            params={"signal": signal_name},
+        )
 
     async def preflight(self, ctx: FaultContext) -> None:
         params = params_as(ctx.params, KillParams)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from chaoskit import (
     FaultContext,
     FaultNotInForce,
+    Footprint,
     InjectorError,
     JsonValue,
     Params,
@@ -134,6 +135,15 @@ class Stop:
     name: ClassVar[str] = "process.stop"
     params: ClassVar[type[Params]] = StopParams
     target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        """For ``--dry-run``."""
+        return Footprint(
+            changes=(
+                "sends SIGSTOP to the target's processes; revert sends SIGCONT (processes that "
+                "were stopped before the fault stay stopped)",
+            )
+        )
 
     async def preflight(self, ctx: FaultContext) -> None:
         params_as(ctx.params, StopParams)

@@ -1,6 +1,7 @@
 """chaoskit-toxiproxy: Toxiproxy faults, the ``toxiproxy.proxy`` and
 ``toxiproxy.proxies`` target kinds and the ``toxiproxy.proxy_state`` probe,
-registered through entry points.
+registered through entry points; ``proxy_setup`` creates a target's missing
+proxy for the run and deletes it afterwards.
 
 One toxic per module, all sharing the lifecycle in ``_base``; the async client
 of the Toxiproxy API is in ``_client``.
@@ -23,6 +24,7 @@ from chaoskit_toxiproxy.latency import Latency, LatencyParams
 from chaoskit_toxiproxy.limit_data import LimitData, LimitDataParams
 from chaoskit_toxiproxy.partition import Partition, PartitionParams, PartitionRevertState
 from chaoskit_toxiproxy.proxies_target import ProxiesTarget
+from chaoskit_toxiproxy.proxy_setup import ProxySetup, ProxySetupState
 from chaoskit_toxiproxy.proxy_state import ProxyStateExpect, ProxyStateParams, ProxyStateProbe
 from chaoskit_toxiproxy.reset_peer import ResetPeer, ResetPeerParams
 from chaoskit_toxiproxy.slicer import Slicer, SlicerParams
@@ -47,6 +49,8 @@ __all__ = [
     "ProxyAlreadyExists",
     "ProxyNotFound",
     "ProxyRevertState",
+    "ProxySetup",
+    "ProxySetupState",
     "ProxyStateExpect",
     "ProxyStateParams",
     "ProxyStateProbe",

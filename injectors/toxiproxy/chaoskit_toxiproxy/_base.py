@@ -7,6 +7,7 @@ Toxiproxy type and how its parameters become the toxic's attributes.
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
@@ -15,6 +16,8 @@ from pydantic import Field
 from chaoskit import (
     FaultContext,
     FaultNotInForce,
+    Footprint,
+    Injector,
     InjectorError,
     JsonValue,
     Params,
@@ -32,6 +35,7 @@ from chaoskit_toxiproxy._client import (
     ToxiproxyClient,
 )
 from chaoskit_toxiproxy.proxies_target import ProxiesTarget
+from chaoskit_toxiproxy.proxy_setup import proxy_setup
 from chaoskit_toxiproxy.target import ProxyTarget
 
 if TYPE_CHECKING:
@@ -45,8 +49,11 @@ __all__ = [
     "add_toxics",
     "connect",
     "ensure_proxy",
+    "first_paragraph",
+    "kept_proxy",
     "milliseconds",
     "not_in_force",
+    "percent",
     "proxy_target",
     "read_proxies",
     "restore_proxy",
@@ -110,6 +117,28 @@ class ProxyRevertState(RevertState):
         )
 
 
+def first_paragraph(cls: type) -> str:
+    """The first paragraph of a class's docstring on one line, without the
+    reST quoting: what ``--dry-run`` says the fault does."""
+    text = (inspect.getdoc(cls) or "").split("\n\n", 1)[0]
+    return " ".join(text.replace("``", "").split())
+
+
+def percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
+def kept_proxy(target: ProxyTarget) -> tuple[str, ...]:
+    """What ``--dry-run`` says preflight creates for a target with ``keep``."""
+    if not (target.creates_proxy and target.keep):
+        return ()
+    return (
+        f"proxy {target.name!r} on {target.listen}, forwarding to {target.upstream}, on "
+        f"Toxiproxy at {target.server}, created in preflight if the server lacks it and "
+        "left there after the run (keep: true)",
+    )
+
+
 def connect(server: str) -> ToxiproxyClient:
     """A client for one call sequence; use it as ``async with connect(url) as client``."""
     return ToxiproxyClient(server, timeout=DEFAULT_TIMEOUT)
@@ -131,8 +160,12 @@ def milliseconds(seconds: float) -> int:
 
 async def ensure_proxy(
     client: ToxiproxyClient, target: ProxyTarget, log: FilteringBoundLogger
-) -> Proxy:
-    """The target's proxy; created first when missing and the target says how."""
+) -> Proxy | None:
+    """Preflight's look at the target's proxy: the proxy, or None when it is
+    missing and the run's setup (:mod:`chaoskit_toxiproxy.proxy_setup`) will
+    create it before the baseline. Missing with ``keep``: created here, and
+    left on the server after the run. Missing, and the target does not say how
+    to create it: :class:`InjectorError`."""
     try:
         return await client.get_proxy(target.name)
     except ProxyNotFound as exc:
@@ -141,6 +174,9 @@ async def ensure_proxy(
                 f"proxy {target.name!r} does not exist on Toxiproxy at {target.server}; "
                 "create it, or give the target listen and upstream to have it created"
             ) from exc
+    if not target.keep:
+        log.info("toxiproxy.proxy_missing", proxy=target.name, created="before the baseline")
+        return None
     try:
         proxy = await client.create_proxy(
             target.name, listen=target.listen, upstream=target.upstream
@@ -148,7 +184,7 @@ async def ensure_proxy(
     except ProxyAlreadyExists:
         # Created by someone else meanwhile: fine, it exists now.
         return await client.get_proxy(target.name)
-    log.info("toxiproxy.proxy_created", proxy=target.name, listen=proxy.listen)
+    log.info("toxiproxy.proxy_created", proxy=target.name, listen=proxy.listen, kept=True)
     return proxy
 
 
@@ -321,6 +357,8 @@ class ToxicInjector:
     target_kinds: ClassVar[tuple[str, ...]] = (TARGET_KIND,)
     toxic_type: ClassVar[str]
     """The toxic's type in Toxiproxy's API."""
+    units: ClassVar[dict[str, str]] = {}
+    """The unit of each integer parameter (``{"rate": "KB/s"}``), for ``--dry-run``."""
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
         """The toxic's ``attributes`` in Toxiproxy's units, from the fault's params."""
@@ -336,9 +374,30 @@ class ToxicInjector:
         self.attributes(ctx.params)
         async with connect(target.server) as client:
             proxy = await ensure_proxy(client, target, ctx.log)
-        leftovers = {toxic.name for toxic in proxy.toxics} & {name for name, _ in plan}
+        present = {toxic.name for toxic in proxy.toxics} if proxy is not None else set()
+        leftovers = present & {name for name, _ in plan}
         if leftovers:
-            ctx.log.warning("toxiproxy.toxic_already_present", proxy=proxy.name, toxics=leftovers)
+            ctx.log.warning("toxiproxy.toxic_already_present", proxy=target.name, toxics=leftovers)
+
+    def setup(self, ctx: FaultContext) -> Injector | None:
+        return proxy_setup(ctx)
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        target = proxy_target(ctx)
+        params, plan = self._plan(ctx)
+        toxics = [
+            f"{self.toxic_type} toxic {name} ({stream}) on proxy {target.name!r} at "
+            f"{target.server}: removed by name on revert (other toxics stay)"
+            for name, stream in plan
+        ]
+        return Footprint(
+            changes=(first_paragraph(type(self)),),
+            creates=(*toxics, *kept_proxy(target)),
+            params={
+                "toxicity": percent(params.toxicity),
+                **{name: f"{getattr(params, name)} {unit}" for name, unit in self.units.items()},
+            },
+        )
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
         target = proxy_target(ctx)

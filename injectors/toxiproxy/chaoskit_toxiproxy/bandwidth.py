@@ -26,6 +26,7 @@ class Bandwidth(ToxicInjector):
     name = "toxiproxy.bandwidth"
     params: ClassVar[type[Params]] = BandwidthParams
     toxic_type = "bandwidth"
+    units: ClassVar[dict[str, str]] = {"rate": "KB/s"}
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
         return {"rate": params_as(params, BandwidthParams).rate}

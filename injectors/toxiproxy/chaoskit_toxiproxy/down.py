@@ -8,6 +8,8 @@ from typing import ClassVar
 from chaoskit import (
     FaultContext,
     FaultNotInForce,
+    Footprint,
+    Injector,
     JsonValue,
     Params,
     params_as,
@@ -17,10 +19,12 @@ from chaoskit_toxiproxy._base import (
     ProxyRevertState,
     connect,
     ensure_proxy,
+    kept_proxy,
     not_in_force,
     proxy_target,
     revert_proxy,
 )
+from chaoskit_toxiproxy.proxy_setup import proxy_setup
 
 __all__ = ["Down", "DownParams"]
 
@@ -41,6 +45,20 @@ class Down:
         params_as(ctx.params, DownParams)
         async with connect(target.server) as client:
             await ensure_proxy(client, target, ctx.log)
+
+    def setup(self, ctx: FaultContext) -> Injector | None:
+        return proxy_setup(ctx)
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        target = proxy_target(ctx)
+        return Footprint(
+            changes=(
+                f"disables proxy {target.name!r} on Toxiproxy at {target.server}: its listener "
+                "closes, connections through it are cut and new ones refused; revert "
+                "re-enables it if it was enabled before",
+            ),
+            creates=kept_proxy(target),
+        )
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
         target = proxy_target(ctx)

@@ -27,6 +27,7 @@ class LimitData(ToxicInjector):
     name = "toxiproxy.limit_data"
     params: ClassVar[type[Params]] = LimitDataParams
     toxic_type = "limit_data"
+    units: ClassVar[dict[str, str]] = {"bytes": "bytes"}
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
         return {"bytes": params_as(params, LimitDataParams).bytes}

@@ -13,6 +13,8 @@ from pydantic import Field, model_validator
 from chaoskit import (
     FaultContext,
     FaultNotInForce,
+    Footprint,
+    Injector,
     InjectorError,
     JsonValue,
     Params,
@@ -25,6 +27,7 @@ from chaoskit_toxiproxy._base import (
     add_toxics,
     connect,
     ensure_proxy,
+    kept_proxy,
     not_in_force,
     read_proxies,
     revert_proxy,
@@ -32,6 +35,7 @@ from chaoskit_toxiproxy._base import (
 )
 from chaoskit_toxiproxy._client import Proxy, ToxiproxyClient
 from chaoskit_toxiproxy.proxies_target import ProxiesTarget
+from chaoskit_toxiproxy.proxy_setup import proxy_setup
 from chaoskit_toxiproxy.target import ProxyTarget
 
 __all__ = ["Partition", "PartitionParams", "PartitionRevertState"]
@@ -105,10 +109,12 @@ def _target(ctx: FaultContext) -> ProxiesTarget | ProxyTarget:
 async def _resolve(
     client: ToxiproxyClient, target: ProxiesTarget | ProxyTarget, ctx: FaultContext, *, ensure: bool
 ) -> list[Proxy]:
-    """The proxies of the target, sorted by name. A single proxy target is
-    created first (``ensure``) when it says how, as the other injectors do."""
+    """The proxies of the target, sorted by name. With ``ensure`` (preflight), a
+    single proxy target may be missing when it says how to create it, as for the
+    other injectors: [] then."""
     if ensure and isinstance(target, ProxyTarget):
-        return [await ensure_proxy(client, target, ctx.log)]
+        proxy = await ensure_proxy(client, target, ctx.log)
+        return [proxy] if proxy is not None else []
     return await read_proxies(client, target)
 
 
@@ -167,6 +173,42 @@ class Partition:
                     "toxiproxy.toxic_already_present", proxy=proxy.name, toxics=sorted(leftovers)
                 )
         ctx.log.info("toxiproxy.partition_selected", proxies=[proxy.name for proxy in proxies])
+
+    def setup(self, ctx: FaultContext) -> Injector | None:
+        return proxy_setup(ctx)
+
+    def footprint(self, ctx: FaultContext) -> Footprint:
+        params = params_as(ctx.params, PartitionParams)
+        target = _target(ctx)
+        if isinstance(target, ProxyTarget):
+            which = f"proxy {target.name!r} on Toxiproxy at {target.server}"
+            kept = kept_proxy(target)
+        else:
+            which = (
+                f"every proxy on Toxiproxy at {target.server} selected by {target.describe()} "
+                "(resolved when the fault is prepared)"
+            )
+            kept = ()
+        if params.mode == "refuse":
+            return Footprint(
+                changes=(
+                    f"disables {which}, all at once: connections are cut and refused; revert "
+                    "re-enables each proxy that was enabled before",
+                ),
+                creates=kept,
+            )
+        toxics = ", ".join(name for name, _ in toxic_plan(ctx.tag, params.direction))
+        return Footprint(
+            changes=(
+                f"black-holes the {params.direction} traffic of {which}, all at once: "
+                "connections stay open, no data gets through",
+            ),
+            creates=(
+                f"timeout toxics (timeout 0) {toxics} on each of those proxies: removed by "
+                "name on revert (other toxics stay)",
+                *kept,
+            ),
+        )
 
     async def prepare(self, ctx: FaultContext) -> JsonValue:
         params = params_as(ctx.params, PartitionParams)

@@ -36,6 +36,7 @@ class Slicer(ToxicInjector):
     name = "toxiproxy.slicer"
     params: ClassVar[type[Params]] = SlicerParams
     toxic_type = "slicer"
+    units: ClassVar[dict[str, str]] = {"average_size": "bytes", "size_variation": "bytes"}
 
     def attributes(self, params: Params) -> dict[str, JsonValue]:
         slicer = params_as(params, SlicerParams)

@@ -24,9 +24,12 @@ def api_url(value: str) -> str:
 class ProxyTarget(TargetSpec):
     """A Toxiproxy proxy, by name, on the server whose API is at ``server``.
 
-    With both ``listen`` and ``upstream`` the proxy is ensured: preflight creates
-    it when the server does not have it (a freshly started lab). Without them
-    the proxy must already exist.
+    With both ``listen`` and ``upstream`` the proxy is ensured: when the server
+    does not have it (a freshly started lab), the run creates it before the
+    baseline and deletes it at the end, after every revert (``chaoskit
+    rollback`` deletes it after a crash); with ``keep`` it is created in
+    preflight and left on the server. A proxy that already exists is left as
+    found. Without ``listen`` and ``upstream`` the proxy must already exist.
     """
 
     kind: Literal["toxiproxy.proxy"] = "toxiproxy.proxy"
@@ -38,6 +41,9 @@ class ProxyTarget(TargetSpec):
     """with upstream: the address to create the proxy on when it is missing"""
     upstream: str | None = Field(default=None, examples=["127.0.0.1:5432"])
     """with listen: where the proxy created when missing forwards to"""
+    keep: bool = False
+    """with listen and upstream: leave a proxy that chaoskit created on the server
+    after the run (by default it is deleted once every fault is reverted)"""
 
     @field_validator("server")
     @classmethod
@@ -58,4 +64,13 @@ class ProxyTarget(TargetSpec):
                 "give both listen and upstream (to have the proxy created when missing) "
                 "or neither (the proxy must exist)"
             )
+        if self.keep and self.listen is None:
+            raise ValueError(
+                "keep applies to a proxy chaoskit creates: give listen and upstream too"
+            )
         return self
+
+    @property
+    def creates_proxy(self) -> bool:
+        """Whether the target says how to create its proxy when it is missing."""
+        return self.listen is not None and self.upstream is not None

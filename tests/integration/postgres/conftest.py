@@ -71,13 +71,13 @@ def app_dsn(pg: PgServer) -> str:
 @pytest.fixture
 def target(superuser_dsn: str) -> PostgresTarget:
     """The faults' target: the superuser, as an operator's chaoskit would connect."""
-    return PostgresTarget(dsn=superuser_dsn, connect_timeout=5.0)
+    return PostgresTarget(dsn=superuser_dsn, connect_timeout="5s")
 
 
 @pytest.fixture
 def app_target(app_dsn: str) -> PostgresTarget:
     """The ordinary role, as the application (and its probes) connect."""
-    return PostgresTarget(dsn=app_dsn, connect_timeout=3.0)
+    return PostgresTarget(dsn=app_dsn, connect_timeout="3s")
 
 
 @pytest.fixture(autouse=True)

@@ -118,7 +118,7 @@ class TestPostgresContract(InjectorContract):
     def target(self, case: Case, superuser_dsn: str, app_dsn: str) -> TargetSpec:
         self.effect = case.effect
         self.observer = Observer(app_dsn=app_dsn, superuser_dsn=superuser_dsn)
-        return PostgresTarget(dsn=superuser_dsn, connect_timeout=5.0)
+        return PostgresTarget(dsn=superuser_dsn, connect_timeout="5s")
 
     def snapshot(self, target: TargetSpec) -> object:
         with connect(self.observer.superuser_dsn) as connection:

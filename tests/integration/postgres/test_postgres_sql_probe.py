@@ -92,7 +92,7 @@ async def test_a_slow_query_is_cut_at_the_sample_budget(app_target: PostgresTarg
 
 
 async def test_a_refused_connection_is_an_observation(pg: PgServer) -> None:
-    nowhere = PostgresTarget(dsn=pg.dsn("no_such_role", "chaos"), connect_timeout=2.0)
+    nowhere = PostgresTarget(dsn=pg.dsn("no_such_role", "chaos"), connect_timeout="2s")
 
     seen = await observe(nowhere, "select 1")
 

@@ -30,7 +30,27 @@ def unique_name(toxiproxy_server: ToxiproxyServer) -> Iterator[str]:
 
 
 @pytest.mark.anyio
-async def test_preflight_creates_a_missing_proxy_when_told_how(
+async def test_preflight_leaves_a_missing_proxy_to_the_runs_setup(
+    toxiproxy_server: ToxiproxyServer, http_upstream: int, unique_name: str
+) -> None:
+    """Told how, preflight accepts a missing proxy and changes nothing: the
+    run's setup step creates it (journaled) and deletes it at the end
+    (test_proxy_cleanup.py)."""
+    target = ProxyTarget(
+        server=toxiproxy_server.url,
+        name=unique_name,
+        listen=f"{HOST}:{free_port()}",
+        upstream=f"{HOST}:{http_upstream}",
+    )
+
+    await Latency().preflight(fault_context(Latency(), target, {"latency": "10ms"}))
+
+    assert proxy_json(toxiproxy_server.url, unique_name) is None
+    assert Latency().setup(fault_context(Latency(), target, {"latency": "10ms"})) is not None
+
+
+@pytest.mark.anyio
+async def test_preflight_creates_a_missing_proxy_to_keep(
     toxiproxy_server: ToxiproxyServer, http_upstream: int, unique_name: str
 ) -> None:
     listen = f"{HOST}:{free_port()}"
@@ -39,6 +59,7 @@ async def test_preflight_creates_a_missing_proxy_when_told_how(
         name=unique_name,
         listen=listen,
         upstream=f"{HOST}:{http_upstream}",
+        keep=True,
     )
     ctx = fault_context(Latency(), target, {"latency": "10ms"})
 
@@ -48,6 +69,7 @@ async def test_preflight_creates_a_missing_proxy_when_told_how(
     state = proxy_json(toxiproxy_server.url, unique_name)
     assert state is not None
     assert (state["listen"], state["enabled"]) == (listen, True)
+    assert Latency().setup(ctx) is None, "a kept proxy is no setup of the run"
 
 
 @pytest.mark.anyio
