@@ -226,8 +226,11 @@ class LoadStream:
             self.recent.record(done, outcome.outcome != "acknowledged", done - due)
         counts = self._phases.setdefault(phase, _PhaseCounts())
         counts.counts[outcome.outcome] += 1
-        counts.first = done if counts.first is None else counts.first
-        counts.last = done
+        # the segment's span is from its first send to its last answer: from first
+        # to last *answer* leaves one inter-arrival out, which overstates the
+        # throughput of a short segment (closed loop: by a whole round of users)
+        counts.first = due if counts.first is None else min(counts.first, due)
+        counts.last = done if counts.last is None else max(counts.last, done)
         if self.ledger is not None:
             self.ledger.record(write_id, outcome.outcome, due - self._origin, outcome.status)
 

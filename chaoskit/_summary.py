@@ -155,7 +155,7 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
             f"unverified {loss.unverified}"
         )
     for r in result.recovery_probes:
-        lines.append(f"  recovery    {r.name}: {_MARK[r.ok]} {r.detail}")
+        lines.append(f"  recovery    {r.name}: {_MARK[r.ok]} {r.detail}".rstrip())
     for e in result.expectations:
         verdict = "not judged: the run was aborted" if e.met is None else _MARK[e.met]
         lines.append(f"  expect      {e.name} {e.expected}: measured {e.measured} → {verdict}")

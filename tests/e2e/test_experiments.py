@@ -34,7 +34,25 @@ def run(name: str, runtime: str, tmp_path: Path) -> tuple[int, dict[str, Any], s
     )  # fmt: skip
     [run_dir] = list((tmp_path / "runs").iterdir())
     result: dict[str, Any] = json.loads((run_dir / "results.json").read_text())
-    return done.returncode, result, done.stdout + done.stderr[-3000:]
+    output = done.stdout + done.stderr[-3000:]
+    assert_figures_carry_resolutions(result, output)
+    return done.returncode, result, output
+
+
+def assert_figures_carry_resolutions(result: dict[str, Any], output: str) -> None:
+    """Every measured TTD, MTTR and time to heal comes with its real resolution,
+    and a time to heal is said in words: after the revert, or healed before it."""
+    measurements = result["measurements"] or {"iterations": []}
+    for it in measurements["iterations"]:
+        for figure in ("ttd", "time_to_heal"):
+            resolution = it[figure.replace("time_to_", "") + "_resolution"]
+            assert it[figure] is None or (resolution or 0) > 0, it
+        if it["mttr"] is not None and not it["tolerated"]:
+            assert (it["mttr_resolution"] or 0) > 0, it
+        heal = it["time_to_heal"]
+        if heal is not None and len(measurements["iterations"]) == 1:
+            [line] = [ln for ln in output.splitlines() if ln.startswith("  heal        ")]
+            assert ("before the revert" if heal < 0 else "after the revert") in line, line
 
 
 def lab(*args: str) -> None:

@@ -175,6 +175,7 @@ faults:
     code, out, err = run_chaoskit(["validate", str(path)], tmp_path)
     assert code == 2, out + err
     text = out + err
-    assert f"{path.name}:9:" in text  # the docker.state probe's expect.status
+    # the docker.state probe's expect.status, at the value itself
+    assert f"{path.name}:10:24: steady_state.probes[0].expect.status: " in text
     assert f"{path.name}:15:20: faults[0].with.memory: " in text
     assert "the engine refuses smaller memory limits" in text

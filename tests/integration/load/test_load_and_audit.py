@@ -149,7 +149,9 @@ def test_closed_loop_users_are_paced_by_the_answers(tmp_path: Path, service: Ser
     [load] = results(tmp_path)["load"]
     assert load["mode"] == "closed"
     fault = load["phases"]["fault"]
-    assert fault["throughput"] <= 25
+    # 20/s; the segment's span runs from its first send to its last answer, so a
+    # short segment is not overstated by a round of users (it was: 26/s in 0.8s)
+    assert 15 <= fault["throughput"] <= 25
     assert fault["latency"]["p50"] >= 0.19
 
 
@@ -171,13 +173,15 @@ def test_an_aborted_run_still_audits_its_writes(tmp_path: Path, service: Service
     assert result["status"] == "aborted"
     [loss] = result["data_loss"]
     truth = service.stats()
-    assert truth["dropped"] > 0
-    assert loss["lost"] == truth["dropped"]
     # every write has an outcome: those cut off in flight are indeterminate
     assert loss["writes"] == loss["acknowledged"] + loss["failed"] + loss["indeterminate"]
+    # a dropped write the abort cut off in flight is indeterminate on our side, not
+    # lost: the service acknowledged it, but nobody was told
+    assert 0 < loss["lost"] <= truth["dropped"]
+    assert truth["dropped"] <= loss["lost"] + loss["indeterminate_absent"]
     [expectation] = result["expectations"]
     assert expectation["met"] is None
-    assert expectation["measured"] == truth["dropped"]
+    assert expectation["measured"] == loss["lost"]
     assert "aborted     during fault-phase: received SIGINT; 1 of 1 injected faults reverted" in out
     assert "not judged: the run was aborted" in out
     assert "NOT RECOVERED" not in out
