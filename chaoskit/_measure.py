@@ -11,6 +11,7 @@ from chaoskit._timeline import (
     Sample,
     first_violation,
     impact_window,
+    onset_window,
     recovered_at,
     recovery_window,
     steady_series,
@@ -116,13 +117,6 @@ def _first_failure(
     return first
 
 
-def _onset_width(failure: Sample, previous: Sample | None) -> float:
-    """The failure began after the probe's last ok sample completed and by the
-    time the failing sample completed."""
-    low = previous.end if previous is not None and previous.ok else failure.t
-    return failure.end - low
-
-
 def _blast_radius(
     samples: Sequence[Sample],
     outside: Sequence[str],
@@ -135,7 +129,7 @@ def _blast_radius(
     origin_failure = _first_failure(samples, target, t_inject, until)
     if origin_failure is not None:
         origin = origin_failure[0].known_at
-        origin_width = _onset_width(*origin_failure)
+        origin_width = _width(onset_window(*origin_failure))
         measured_from: Literal["first-target-violation", "first-inject"] = "first-target-violation"
     else:
         origin, origin_width, measured_from = t_inject, 0.0, "first-inject"
@@ -150,7 +144,7 @@ def _blast_radius(
                 probe=probe,
                 t_first_failure=failure.known_at,
                 propagation_delay=failure.known_at - origin,
-                resolution=origin_width + _onset_width(failure, previous),
+                resolution=origin_width + _width(onset_window(failure, previous)),
                 measured_from=measured_from,
             )
         )

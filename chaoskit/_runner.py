@@ -34,7 +34,6 @@ from chaoskit._resources import RunResources
 from chaoskit._results import DataLoss, FaultRecord, RecoveryProbeResult, RunResult, RunStatus
 from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
 from chaoskit._verdict import check_expectations
-from chaoskit.probes.load import LoadParams
 
 __all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
 
@@ -154,6 +153,10 @@ class _Run:
         streams = {stream.spec.name: stream for stream in self.streams}
         specs = [*self.experiment.steady_state.probes, *self.experiment.recovery.probes]
         for spec in specs:
+            if spec.probe_kind != "load":  # importing the kind for every run costs start-up
+                continue
+            from chaoskit.probes.load import LoadParams
+
             params = spec.kind_params
             if isinstance(params, LoadParams) and params.stream in streams:
                 recent = streams[params.stream].watch(params.window)

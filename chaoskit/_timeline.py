@@ -20,6 +20,7 @@ __all__ = [
     "first_violation",
     "holding_since",
     "impact_window",
+    "onset_window",
     "recovered_at",
     "recovery_window",
     "steady_series",
@@ -127,12 +128,17 @@ def holding_since(series: Sequence[Point]) -> Point | None:
     return None
 
 
-def impact_window(point: Point) -> tuple[float, float]:
-    """Where the violation really began: after the probe's last sample that was
+def onset_window(failure: Sample, previous: Sample | None) -> tuple[float, float]:
+    """Where a failure really began: after the probe's last sample that was
     still ok completed, and by the time the failing sample completed."""
-    sample, previous = point.sample, point.previous
-    low = previous.end if previous is not None and previous.ok else sample.t
-    return min(low, point.t), max(sample.end, point.t)
+    low = previous.end if previous is not None and previous.ok else failure.t
+    return low, failure.end
+
+
+def impact_window(point: Point) -> tuple[float, float]:
+    """Where the violation that ``point`` shows really began (``onset_window``)."""
+    low, high = onset_window(point.sample, point.previous)
+    return min(low, point.t), max(high, point.t)
 
 
 def recovery_window(point: Point) -> tuple[float, float]:
