@@ -8,6 +8,7 @@ their message (no traceback unless ``--verbose``) and exits with code 2.
 from __future__ import annotations
 
 __all__ = [
+    "CallTimedOut",
     "ChaoskitError",
     "ExperimentInvalid",
     "FaultNotInForce",
@@ -58,5 +59,15 @@ class FaultNotInForce(InjectorError):
     the fault it claims to have applied is not in force."""
 
 
+class CallTimedOut(ChaoskitError):
+    """A call chaoskit bounds (an injector's, a probe kind's warm-up) gave no
+    answer in time; the message names the call and its limit."""
+
+
 class RevertFailed(ChaoskitError):
     """A revert still failed after every retry: the system is left DIRTY."""
+
+    def __init__(self, message: str, *, attempts: int = 0, error: str = "") -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.error = error

@@ -9,11 +9,19 @@ import io
 import json
 from pathlib import Path
 
+from chaoskit._events import (
+    FaultInjected,
+    FaultInjectFailed,
+    FaultReverted,
+    FaultRevertFailed,
+    PhaseChanged,
+    SampleTaken,
+)
 from chaoskit._journal import JOURNAL_NAME, read_journal
 
 __all__ = ["timeline_csv"]
 
-_FAULT_EVENTS = {"fault_injected", "fault_reverted", "fault_inject_failed", "fault_revert_failed"}
+_FAULT_EVENTS = (FaultInjected, FaultReverted, FaultInjectFailed, FaultRevertFailed)
 COLUMNS = ("t", "wall", "kind", "name", "phase", "ok", "value", "latency", "detail")
 
 
@@ -23,31 +31,30 @@ def timeline_csv(run_dir: Path) -> str:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     phase = ""
-    for record in read_journal(run_dir / JOURNAL_NAME):
-        event = record.get("event")
-        if event == "phase":
-            phase = str(record.get("phase", ""))
-            writer.writerow([record["t"], record["wall"], "phase", phase, phase, "", "", "", ""])
-        elif event == "sample":
-            value = record.get("value")
+    for event in read_journal(run_dir / JOURNAL_NAME):
+        if isinstance(event, PhaseChanged):
+            phase = str(event.phase)
+            writer.writerow([event.t, event.wall, "phase", phase, phase, "", "", "", ""])
+        elif isinstance(event, SampleTaken):
+            value = event.value
             writer.writerow(
                 [
-                    record["t"],
-                    record["wall"],
-                    f"sample:{record.get('role', '')}",
-                    record.get("probe", ""),
+                    event.t,
+                    event.wall,
+                    f"sample:{event.role}",
+                    event.probe,
                     phase,
-                    record.get("ok"),
+                    event.ok,
                     value
                     if isinstance(value, int | float | str) or value is None
                     else json.dumps(value),
-                    record.get("latency", ""),
-                    record.get("detail", ""),
+                    event.latency,
+                    event.detail,
                 ]
             )
-        elif event in _FAULT_EVENTS:
+        elif isinstance(event, _FAULT_EVENTS):
+            error = event.error if isinstance(event, FaultInjectFailed | FaultRevertFailed) else ""
             writer.writerow(
-                [record["t"], record["wall"], event, record.get("fault", ""), phase,
-                 "", "", "", record.get("error", "")]
-            )  # fmt: skip
+                [event.t, event.wall, event.event, event.fault, phase, "", "", "", error]
+            )
     return out.getvalue()

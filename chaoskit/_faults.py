@@ -2,26 +2,53 @@
 
 Every fault whose intent reached the journal stays *outstanding* until its
 revert succeeds; ``revert_all`` reverts whatever is outstanding, newest first.
+When a fault starts and ends is the run's controller's to say
+(``RunControl``: on schedule unless it holds, starts, extends, ends or skips).
+What happened to each fault is told as events; ``FaultRecords`` builds the
+results' view of them from those events.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from structlog.typing import FilteringBoundLogger
 
-from chaoskit._errors import FaultNotInForce, InjectorError, RevertFailed
-from chaoskit._journal import Journal
+from chaoskit._control import RunControl
+from chaoskit._errors import CallTimedOut, FaultNotInForce, InjectorError, RevertFailed
+from chaoskit._events import (
+    Event,
+    FaultInjected,
+    FaultInjectFailed,
+    FaultIntent,
+    FaultRevertAttemptFailed,
+    FaultReverted,
+    FaultRevertFailed,
+    FaultStarted,
+    FaultVerified,
+    as_json,
+)
+from chaoskit._events import (
+    FaultNotInForce as NotInForce,
+)
 from chaoskit._model import Experiment, FaultSpec
 from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Provisioning, Verifiable
 from chaoskit._registry import Registry
 from chaoskit._results import FaultRecord
+from chaoskit._stream import EventStream
 
-__all__ = ["FaultManager", "RetryPolicy", "revert_with_retry", "setup_name"]
+__all__ = [
+    "FaultManager",
+    "FaultRecords",
+    "RetryPolicy",
+    "bounded",
+    "revert_with_retry",
+    "setup_name",
+]
 
 PREFLIGHT_TIMEOUT = 30.0
 PREPARE_TIMEOUT = 30.0
@@ -29,11 +56,22 @@ INJECT_TIMEOUT = 60.0
 VERIFY_TIMEOUT = 15.0
 REVERT_TIMEOUT = 30.0
 
+T = TypeVar("T")
+
 
 def setup_name(target: str) -> str:
     """The journal's name for a target's setup step: never a fault's (``:`` is
     not allowed in those)."""
     return f"setup:{target}"
+
+
+async def bounded(call: Awaitable[T], seconds: float, what: str) -> T:
+    """Await ``call`` for at most ``seconds``; CallTimedOut names ``what``."""
+    with anyio.move_on_after(seconds) as scope:
+        return await call
+    if scope.cancelled_caught:
+        raise CallTimedOut(f"{what} gave no answer within {seconds:g}s")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -47,7 +85,8 @@ class RetryPolicy:
 
 @dataclass
 class _Applied:
-    record: FaultRecord
+    name: str
+    iteration: int
     injector: Injector
     ctx: FaultContext
     revert_state: JsonValue
@@ -57,23 +96,20 @@ class FaultManager:
     def __init__(
         self,
         experiment: Experiment,
-        raw: dict[str, Any],
         registry: Registry,
-        journal: Journal,
+        stream: EventStream,
+        control: RunControl,
         run_id: str,
         log: FilteringBoundLogger,
         policy: RetryPolicy,
-        on_inject: Callable[[FaultRecord], None] | None = None,
     ) -> None:
         self._experiment = experiment
-        self._on_inject = on_inject
-        self._raw = raw
         self._registry = registry
-        self._journal = journal
+        self._stream = stream
+        self._control = control
         self._run_id = run_id
         self._log = log
         self._policy = policy
-        self.records: list[FaultRecord] = []
         self._outstanding: dict[tuple[str, int], _Applied] = {}
 
     def context(self, fault: FaultSpec) -> FaultContext:
@@ -90,10 +126,12 @@ class FaultManager:
     async def preflight(self) -> None:
         for fault in self._experiment.faults:
             injector = self._registry.injector(fault.injector)
-            with anyio.fail_after(PREFLIGHT_TIMEOUT):
-                await _as_injector_error(
-                    injector.preflight(self.context(fault)), f"preflight of {fault.name!r}"
-                )
+            what = f"preflight of {fault.name!r}"
+            await bounded(
+                _as_injector_error(injector.preflight(self.context(fault)), what),
+                PREFLIGHT_TIMEOUT,
+                what,
+            )
         await self._set_up_targets()
 
     async def _set_up_targets(self) -> None:
@@ -111,140 +149,128 @@ class FaultManager:
             if step is None:
                 continue
             done.add(fault.target)
-            record = FaultRecord(
-                name=ctx.fault_name,
-                injector=fault.injector,
-                target=fault.target,
-                iteration=0,
-                at=0.0,
-                duration=0.0,
+            what = f"prepare of {ctx.fault_name!r}"
+            state = await bounded(
+                _as_injector_error(step.prepare(ctx), what), PREPARE_TIMEOUT, what
             )
-            with anyio.fail_after(PREPARE_TIMEOUT):
-                state = await _as_injector_error(step.prepare(ctx), f"prepare of {record.name!r}")
             if state is not None:  # None: nothing to create
-                await self._inject(step, ctx, record, fault, state, setup=True)
+                await self._inject(step, ctx, fault, 0, state, setup=True)
 
     async def run_iteration(self, iteration: int) -> None:
-        """Start each fault at its offset, hold it for its duration, revert it.
-        Returns when every fault of the iteration has been reverted."""
+        """Start each fault when the controller says (its offset, by default),
+        hold it for its duration, revert it. Returns when every fault of the
+        iteration has been reverted or skipped."""
         start = time.monotonic()
         async with anyio.create_task_group() as group:
             for fault in self._experiment.faults:
                 group.start_soon(self._lifecycle, fault, iteration, start)
 
     async def _lifecycle(self, fault: FaultSpec, iteration: int, start: float) -> None:
-        await anyio.sleep(max(0.0, start + fault.at - time.monotonic()))
-        applied = await self._apply(fault, iteration)
-        await anyio.sleep(max(0.0, start + fault.at + fault.duration - time.monotonic()))
-        with anyio.CancelScope(shield=True):
-            await self._revert(applied)
+        control = self._control
+        if not await control.until_start(fault.name, iteration, start + fault.at):
+            return
+        try:
+            applied = await self._apply(fault, iteration)
+            control.in_force(fault.name, iteration)
+            await control.until_end(fault.name, iteration)
+            with anyio.CancelScope(shield=True):
+                await self._revert(applied)
+        finally:
+            control.done(fault.name, iteration)
 
     async def _apply(self, fault: FaultSpec, iteration: int) -> _Applied:
         injector = self._registry.injector(fault.injector)
         ctx = self.context(fault)
-        record = FaultRecord(
-            name=fault.name,
-            injector=fault.injector,
-            target=fault.target,
-            iteration=iteration,
-            at=fault.at,
-            duration=fault.duration,
+        self._stream.emit(
+            FaultStarted(
+                fault=fault.name,
+                iteration=iteration,
+                injector=fault.injector,
+                target_name=fault.target,
+                at=fault.at,
+                duration=fault.duration,
+            )
         )
-        self.records.append(record)
-        with anyio.fail_after(PREPARE_TIMEOUT):
-            state = await _as_injector_error(injector.prepare(ctx), f"prepare of {fault.name!r}")
-        return await self._inject(injector, ctx, record, fault, state)
+        what = f"prepare of {fault.name!r}"
+        state = await bounded(
+            _as_injector_error(injector.prepare(ctx), what), PREPARE_TIMEOUT, what
+        )
+        return await self._inject(injector, ctx, fault, iteration, state)
 
     async def _inject(
         self,
         injector: Injector,
         ctx: FaultContext,
-        record: FaultRecord,
         fault: FaultSpec,
+        iteration: int,
         state: JsonValue,
-        **marks: Any,
+        *,
+        setup: bool = False,
     ) -> _Applied:
         """Journal the intent (fsync'd), inject, journal the result, verify."""
-        iteration = record.iteration
+        name = ctx.fault_name
         log = ctx.log.bind(iteration=iteration)
-        self._journal.write(
-            "fault_intent",
-            durable=True,
-            fault=record.name,
-            iteration=iteration,
-            injector=fault.injector,
-            target_name=fault.target,
-            target=self._raw_target(fault.target),
-            params=self._raw_params(fault.name),
-            revert_state=state,
-            **marks,
-        )
-        applied = _Applied(record, injector, ctx, state)
-        self._outstanding[(record.name, iteration)] = applied
-        record.revert_state = state
-        try:
-            with anyio.fail_after(INJECT_TIMEOUT):
-                state = await _as_injector_error(
-                    injector.inject(ctx, state), f"inject of {record.name!r}"
-                )
-        except Exception as exc:
-            record.inject_error = str(exc)
-            self._journal.write(
-                "fault_inject_failed",
-                durable=True,
-                fault=record.name,
+        emit = self._stream.emit
+        emit(
+            FaultIntent(
+                fault=name,
                 iteration=iteration,
-                error=str(exc),
-                **marks,
+                injector=fault.injector,
+                target_name=fault.target,
+                target=ctx.target.model_dump(mode="json", by_alias=True),
+                params=ctx.params.model_dump(mode="json", by_alias=True),
+                revert_state=as_json(state),
+                setup=setup,
+            ),
+            durable=True,
+        )
+        applied = _Applied(name, iteration, injector, ctx, state)
+        self._outstanding[(name, iteration)] = applied
+        what = f"inject of {name!r}"
+        try:
+            state = await bounded(
+                _as_injector_error(injector.inject(ctx, state), what), INJECT_TIMEOUT, what
+            )
+        except Exception as exc:
+            emit(
+                FaultInjectFailed(fault=name, iteration=iteration, error=str(exc), setup=setup),
+                durable=True,
             )
             raise
-        applied.revert_state = record.revert_state = state
-        record.t_inject = self._journal.now()
-        self._journal.write(
-            "fault_injected",
+        applied.revert_state = state
+        emit(
+            FaultInjected(
+                fault=name, iteration=iteration, revert_state=as_json(state), setup=setup
+            ),
             durable=True,
-            t=record.t_inject,
-            fault=record.name,
-            iteration=iteration,
-            revert_state=state,
-            **marks,
         )
-        log.info("fault injected", **marks)
-        if self._on_inject is not None and not marks:  # a setup is no fault of an iteration
-            self._on_inject(record)
+        log.info("fault injected", **({"setup": True} if setup else {}))
         if isinstance(injector, Verifiable):
-            with anyio.fail_after(VERIFY_TIMEOUT):
-                try:
-                    await injector.verify(ctx, state)
-                except InjectorError as exc:
-                    record.verified = False
-                    self._journal.write(
-                        "fault_not_in_force",
-                        durable=True,
-                        fault=record.name,
-                        iteration=iteration,
-                        error=str(exc),
-                        **marks,
-                    )
-                    raise FaultNotInForce(
-                        f"fault {record.name!r} was applied but is not in force: {exc}"
-                    ) from exc
-            record.verified = True
+            what = f"verify of {name!r}"
+            try:
+                await bounded(injector.verify(ctx, state), VERIFY_TIMEOUT, what)
+            except InjectorError as exc:
+                emit(
+                    NotInForce(fault=name, iteration=iteration, error=str(exc), setup=setup),
+                    durable=True,
+                )
+                raise FaultNotInForce(
+                    f"fault {name!r} was applied but is not in force: {exc}"
+                ) from exc
+            emit(FaultVerified(fault=name, iteration=iteration, setup=setup))
         return applied
 
     async def _revert(self, applied: _Applied) -> None:
-        record = applied.record
-        await revert_with_retry(
+        attempts = await revert_with_retry(
             applied.injector,
             applied.ctx,
             applied.revert_state,
             self._policy,
-            self._journal,
-            record,
-            iteration=record.iteration,
+            self._stream,
+            iteration=applied.iteration,
         )
-        self._outstanding.pop((record.name, record.iteration), None)
-        applied.ctx.log.info("fault reverted", attempts=record.revert_attempts)
+        self._outstanding.pop((applied.name, applied.iteration), None)
+        applied.ctx.log.info("fault reverted", attempts=attempts)
 
     async def revert_all(self) -> list[str]:
         """Revert everything outstanding, newest first. Never raises; returns a
@@ -259,73 +285,125 @@ class FaultManager:
                     left.append(str(exc))
         return left
 
-    def _raw_target(self, name: str) -> Any:
-        return (self._raw.get("targets") or {}).get(name)
-
-    def _raw_params(self, fault_name: str) -> Any:
-        for fault in self._raw.get("faults") or []:
-            if isinstance(fault, dict) and fault.get("name") == fault_name:
-                return fault.get("with", {})
-        return {}
-
 
 async def revert_with_retry(
     injector: Injector,
     ctx: FaultContext,
     revert_state: JsonValue,
     policy: RetryPolicy,
-    journal: Journal,
-    record: FaultRecord,
-    **where: Any,
-) -> None:
+    stream: EventStream,
+    *,
+    iteration: int,
+    by: Any = None,
+) -> int:
     """Revert, retrying with exponential backoff; journal every attempt.
-    Raises RevertFailed after the last attempt failed."""
+    Returns the number of attempts; raises RevertFailed (with ``attempts`` and
+    ``error``) after the last attempt failed."""
+    name = ctx.fault_name
     for attempt in range(1, policy.attempts + 1):
-        record.revert_attempts = attempt
         try:
-            with anyio.fail_after(REVERT_TIMEOUT):
-                await injector.revert(ctx, revert_state)
+            await bounded(injector.revert(ctx, revert_state), REVERT_TIMEOUT, f"revert of {name!r}")
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            journal.write(
-                "fault_revert_attempt_failed",
-                fault=record.name,
-                attempt=attempt,
-                error=error,
-                **where,
+            stream.emit(
+                FaultRevertAttemptFailed(
+                    fault=name, iteration=iteration, attempt=attempt, error=error, by=by
+                )
             )
             ctx.log.warning("revert attempt failed", attempt=attempt, error=error)
             if attempt == policy.attempts:
-                record.revert_error = error
-                journal.write(
-                    "fault_revert_failed",
+                stream.emit(
+                    FaultRevertFailed(
+                        fault=name,
+                        iteration=iteration,
+                        error=error,
+                        revert_state=as_json(revert_state),
+                        by=by,
+                    ),
                     durable=True,
-                    fault=record.name,
-                    error=error,
-                    revert_state=revert_state,
-                    **where,
                 )
+                injector_name = getattr(injector, "name", type(injector).__name__)
                 raise RevertFailed(
-                    f"fault {record.name!r} ({record.injector} on {record.target}) is still "
+                    f"fault {name!r} ({injector_name} on {ctx.target_name}) is still "
                     f"applied after {attempt} revert attempts: {error}; "
-                    f"revert state: {revert_state}"
+                    f"revert state: {revert_state}",
+                    attempts=attempt,
+                    error=error,
                 ) from exc
             await anyio.sleep(policy.backoff(attempt))
         else:
-            record.reverted = True
-            record.t_revert = journal.now()
-            journal.write(
-                "fault_reverted",
+            stream.emit(
+                FaultReverted(fault=name, iteration=iteration, attempts=attempt, by=by),
                 durable=True,
-                t=record.t_revert,
-                fault=record.name,
-                attempts=attempt,
-                **where,
             )
+            return attempt
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_FAULT_EVENTS = (
+    FaultIntent,
+    FaultInjectFailed,
+    FaultInjected,
+    FaultVerified,
+    NotInForce,
+    FaultRevertAttemptFailed,
+    FaultRevertFailed,
+    FaultReverted,
+)
+
+
+class FaultRecords:
+    """The results' record of each fault of each iteration, built from the
+    fault events (a subscriber; setup steps are not faults and are left out)."""
+
+    def __init__(self) -> None:
+        self.records: list[FaultRecord] = []
+        self._by_key: dict[tuple[str, int], FaultRecord] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, FaultStarted):
+            record = FaultRecord(
+                name=event.fault,
+                injector=event.injector,
+                target=event.target_name,
+                iteration=event.iteration,
+                at=event.at,
+                duration=event.duration,
+            )
+            self.records.append(record)
+            self._by_key[(event.fault, event.iteration)] = record
             return
+        if not isinstance(event, _FAULT_EVENTS):
+            return
+        found = self._by_key.get((event.fault, event.iteration))
+        if found is None:
+            return
+        record = found
+        if isinstance(event, FaultIntent):
+            record.revert_state = event.revert_state
+        elif isinstance(event, FaultInjectFailed):
+            record.inject_error = event.error
+        elif isinstance(event, FaultInjected):
+            record.t_inject = event.t
+            record.revert_state = event.revert_state
+        elif isinstance(event, FaultVerified):
+            record.verified = True
+        elif isinstance(event, NotInForce):
+            record.verified = False
+        elif isinstance(event, FaultRevertAttemptFailed):
+            record.revert_attempts = event.attempt
+        elif isinstance(event, FaultRevertFailed):
+            record.revert_error = event.error
+        elif isinstance(event, FaultReverted):
+            record.revert_attempts = event.attempts
+            record.reverted = True
+            record.t_revert = event.t
+
+    def of(self, iteration: int) -> list[FaultRecord]:
+        return [r for r in self.records if r.iteration == iteration]
 
 
-async def _as_injector_error(call: Any, what: str) -> Any:
+async def _as_injector_error(call: Awaitable[T], what: str) -> T:
     """Await ``call``; an unexpected exception becomes an InjectorError naming ``what``."""
     try:
         return await call

@@ -6,6 +6,8 @@ the call returns; the rest (samples, phases) are flushed to the OS only.
 Secrets never reach the file: each value that came from ``${env:NAME}`` is
 written back as ``${env:NAME}`` (see ``Secrets.placeholders``).
 
+Every record is a typed event (``chaoskit._events``); readers get them back
+typed, migrated from an older journal version (or refused when newer).
 Readers skip a *torn* line (a writer killed mid-write: see :func:`scan_journal`);
 a writer that opens a journal ending mid-line starts on a fresh line.
 """
@@ -17,9 +19,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+from pydantic import ValidationError
 
 from chaoskit._errors import UserError
+from chaoskit._events import JOURNAL_VERSION, Event, EventBase, migrate, parse_event, problem_of
 from chaoskit._secrets import Secrets
 
 __all__ = [
@@ -27,11 +32,13 @@ __all__ = [
     "Journal",
     "JournalProblem",
     "JournalScan",
+    "Malformed",
     "read_journal",
     "scan_journal",
 ]
 
 JOURNAL_NAME = "journal.jsonl"
+E = TypeVar("E", bound=EventBase)
 
 
 class Journal:
@@ -53,20 +60,27 @@ class Journal:
     def now(self) -> float:
         return time.monotonic() - self._origin
 
-    def write(self, event: str, *, durable: bool = False, **fields: Any) -> dict[str, Any]:
+    def append(self, event: E, *, durable: bool = False, t: float | None = None) -> E:
+        """Write ``event`` stamped with its ``seq``, ``t`` (now unless given) and
+        ``wall``, each secret as its ``${env:NAME}``; returns the event as written."""
         self._seq += 1
-        record: dict[str, Any] = {
+        head = {
             "seq": self._seq,
-            "event": event,
-            "t": round(fields.pop("t", self.now()), 6),
+            "event": event.event,
+            "t": round(self.now() if t is None else t, 6),
             "wall": round(time.time(), 6),
         }
-        record.update(self._secrets.placeholders(fields))
-        self._file.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+        body = event.model_dump(mode="json", exclude={"seq", "event", "t", "wall"})
+        if self._secrets.names:
+            body = self._secrets.placeholders(body)
+            stored = type(event).model_validate({**body, **head})
+        else:
+            stored = event.model_copy(update=head)
+        self._file.write(json.dumps({**head, **body}, separators=(",", ":")) + "\n")
         self._file.flush()
         if durable:
             os.fsync(self._file.fileno())
-        return record
+        return stored
 
     def close(self) -> None:
         if not self._file.closed:
@@ -107,10 +121,36 @@ class JournalProblem:
         return f"{path}:{self.line}: corrupt journal line skipped: {self.excerpt!r}"
 
 
+@dataclass(frozen=True)
+class Malformed:
+    """A complete JSON record that is not an event of this journal version (an
+    edited journal, a field a plugin upgrade renamed …)."""
+
+    line: int
+    record: dict[str, Any]
+    error: str
+
+    def describe(self, path: Path) -> str:
+        return f"{path}:{self.line}: not a journal event: {self.error}"
+
+
 @dataclass
 class JournalScan:
     records: list[dict[str, Any]] = field(default_factory=list)
+    """Every complete JSON record, as written."""
+    items: list[Event | Malformed] = field(default_factory=list)
+    """Each record as an event (migrated to the current journal version) or as
+    Malformed, in journal order."""
     problems: list[JournalProblem] = field(default_factory=list)
+    version: int = JOURNAL_VERSION
+
+    @property
+    def events(self) -> list[Event]:
+        return [item for item in self.items if not isinstance(item, Malformed)]
+
+    @property
+    def malformed(self) -> list[Malformed]:
+        return [item for item in self.items if isinstance(item, Malformed)]
 
     @property
     def corrupt(self) -> list[JournalProblem]:
@@ -131,6 +171,7 @@ def scan_journal(path: Path) -> JournalScan:
     except FileNotFoundError:
         raise UserError(f"{path}: no journal here (expected a run directory)") from None
     scan = JournalScan()
+    numbers: list[int] = []
     unreadable: list[tuple[int, str]] = []
     lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
@@ -153,19 +194,43 @@ def scan_journal(path: Path) -> JournalScan:
             previous = unreadable.pop()[1]
             scan.problems.append(JournalProblem(number - 1, True, _excerpt(previous)))
         scan.records.append(record)
+        numbers.append(number)
     for number, line in unreadable:
         scan.problems.append(JournalProblem(number, number == len(lines), _excerpt(line)))
     scan.problems.sort(key=lambda problem: problem.line)
+    scan.version = _version(path, scan.records)
+    for number, record in zip(numbers, scan.records, strict=True):
+        try:
+            scan.items.append(parse_event(migrate(record, scan.version)))
+        except ValidationError as exc:
+            scan.items.append(Malformed(number, record, problem_of(exc, record)))
     return scan
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every complete record; torn lines (a crash mid-write) are skipped, a
-    corrupt line raises UserError."""
+def _version(path: Path, records: list[dict[str, Any]]) -> int:
+    """The journal version its run wrote (1: before it was recorded); UserError
+    for a version this chaoskit does not know."""
+    started = next((r for r in records if r.get("event") == "run_started"), {})
+    version = started.get("journal_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UserError(f"{path}: journal_version {version!r} is not a journal version")
+    if version > JOURNAL_VERSION:
+        raise UserError(
+            f"{path}: journal version {version} is newer than this chaoskit reads "
+            f"(up to {JOURNAL_VERSION}): use the chaoskit that wrote it, or a newer one"
+        )
+    return version
+
+
+def read_journal(path: Path) -> list[Event]:
+    """Every event; torn lines (a crash mid-write) are skipped, a corrupt line
+    or a record that is no event raises UserError (file:line and why)."""
     scan = scan_journal(path)
     if scan.corrupt:
         raise UserError(f"{path}:{scan.corrupt[0].line}: corrupt journal line")
-    return scan.records
+    if scan.malformed:
+        raise UserError(scan.malformed[0].describe(path))
+    return scan.events
 
 
 def _parse(line: str) -> dict[str, Any] | None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from chaoskit._journal import Journal
-
-__all__ = ["FAULT_WINDOW", "LEAD_IN", "Phase", "PhaseMachine"]
+__all__ = ["FAULT_WINDOW", "LEAD_IN", "SEGMENTS", "Phase", "PhaseMachine"]
 
 
 class Phase(StrEnum):
@@ -25,6 +23,8 @@ class Phase(StrEnum):
 # revert; the phase ends with the last revert). "During the fault" means this.
 LEAD_IN = "lead-in"
 FAULT_WINDOW = "fault"
+SEGMENTS = (str(Phase.BASELINE), LEAD_IN, FAULT_WINDOW, str(Phase.RECOVERY))
+"""The segments a summary shows, in the order they come in an iteration."""
 
 # Every phase may jump to VERDICT: that is how aborts, unsteady baselines and
 # errors end a run (the reverts have already run by then).
@@ -41,14 +41,16 @@ _ALLOWED: dict[Phase, frozenset[Phase]] = {
 
 
 class PhaseMachine:
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
+    """Where the run is; ``check`` before a move is journaled, ``entered`` after."""
+
+    def __init__(self) -> None:
         self.current = Phase.START
         self.history: list[tuple[str, float]] = []
 
-    def move(self, to: Phase, **fields: object) -> None:
+    def check(self, to: Phase) -> None:
         if to not in _ALLOWED[self.current]:
             raise RuntimeError(f"illegal phase change {self.current} -> {to}")
-        self.current = to
-        record = self._journal.write("phase", durable=True, phase=str(to), **fields)
-        self.history.append((str(to), record["t"]))
+
+    def entered(self, phase: Phase, t: float) -> None:
+        self.current = phase
+        self.history.append((str(phase), t))

@@ -10,18 +10,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 from structlog.typing import FilteringBoundLogger
 
 from chaoskit._errors import ChaoskitError
+from chaoskit._events import SampleTaken
 from chaoskit._histograms import PhasedHistograms
-from chaoskit._journal import Journal
 from chaoskit._model import ProbeSpec
 from chaoskit._plugin_api import Observation, Probe, ProbeContext, TargetSpec, latency_verdict
 from chaoskit._registry import Registry
 from chaoskit._resources import RunResources
 from chaoskit._results import ProbeSummary
+from chaoskit._stream import EventStream
 from chaoskit._timeline import Sample
 from chaoskit._values import PhasedValues
 
@@ -74,18 +76,18 @@ class ProbeSlot:
 
 
 class ProbeRunner:
-    """Runs a set of probes; collects their samples; journals each one."""
+    """Runs a set of probes; collects their samples; tells the stream of each one."""
 
     def __init__(
         self,
         specs: Sequence[ProbeSpec],
         registry: Registry,
         targets: dict[str, TargetSpec],
-        journal: Journal,
+        stream: EventStream,
         resources: RunResources,
         log: FilteringBoundLogger,
         default_every: float,
-        role: str,
+        role: Literal["steady", "recovery"],
         phase_of: Callable[[], str] | None = None,
     ) -> None:
         self.slots = [_slot(spec, registry, targets, default_every) for spec in specs]
@@ -95,14 +97,11 @@ class ProbeRunner:
                 if getattr(slot.probe, "value_unit", None) is not None:
                     slot.values = PhasedValues(phase_of)
         self.samples: list[Sample] = []
-        self._journal = journal
+        self._stream = stream
+        self._phase_of = phase_of
         self._resources = resources
         self._log = log
-        self._role = role
-        self._listeners: list[Callable[[Sample], None]] = []
-
-    def on_sample(self, listener: Callable[[Sample], None]) -> None:
-        self._listeners.append(listener)
+        self._role: Literal["steady", "recovery"] = role
 
     @property
     def resolution(self) -> float:
@@ -133,7 +132,7 @@ class ProbeRunner:
                 resources=self._resources,
             )
         started = time.monotonic()
-        t = self._journal.now()
+        t = self._stream.now()
         observation: Observation | None = None
         with anyio.move_on_after(slot.timeout):
             try:
@@ -172,19 +171,19 @@ class ProbeRunner:
             slot.failures += 1
             slot.last_detail = sample.detail
         self.samples.append(sample)
-        self._journal.write(
-            "sample",
+        self._stream.emit(
+            SampleTaken(
+                role=self._role,
+                probe=sample.probe,
+                scope=sample.scope,
+                ok=sample.ok,
+                latency=round(sample.latency, 6),
+                value=sample.value,
+                detail=sample.detail,
+                segment=self._phase_of() if self._phase_of is not None else "",
+            ),
             t=sample.t,
-            role=self._role,
-            probe=sample.probe,
-            scope=sample.scope,
-            ok=sample.ok,
-            latency=round(sample.latency, 6),
-            value=sample.value,
-            detail=sample.detail,
         )
-        for listener in self._listeners:
-            listener(sample)
 
     async def run(self) -> None:
         """Sample every probe on its schedule until cancelled."""

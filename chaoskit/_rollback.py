@@ -28,28 +28,39 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 from pydantic import ValidationError
 from structlog.typing import FilteringBoundLogger
 
-from chaoskit._errors import ChaoskitError, FaultNotInForce, RevertFailed, UserError
-from chaoskit._faults import VERIFY_TIMEOUT, RetryPolicy, revert_with_retry
-from chaoskit._journal import JOURNAL_NAME, Journal, scan_journal
+from chaoskit._errors import CallTimedOut, ChaoskitError, FaultNotInForce, RevertFailed, UserError
+from chaoskit._events import (
+    Event,
+    FaultInjected,
+    FaultIntent,
+    FaultReverted,
+    RollbackFault,
+    RollbackFinished,
+    RollbackStarted,
+    RunStarted,
+)
+from chaoskit._faults import VERIFY_TIMEOUT, RetryPolicy, bounded, revert_with_retry
+from chaoskit._journal import JOURNAL_NAME, Journal, Malformed, scan_journal
 from chaoskit._plugin_api import FaultContext, Injector, JsonValue, Provisioning, Verifiable
 from chaoskit._registry import Plugin, Registry
-from chaoskit._results import FaultRecord
 from chaoskit._rollback_lock import DEFAULT_WAIT, RollbackInProgress, locked
 from chaoskit._rollback_report import Before, FaultReport, Outcome, RollbackReport
 from chaoskit._secrets import Secrets, substitute_env
+from chaoskit._stream import EventStream
 
 __all__ = [
     "DEFAULT_WAIT",
     "Before",
     "FaultReport",
     "Outcome",
+    "Pending",
     "RollbackInProgress",
     "RollbackReport",
     "outstanding_faults",
@@ -58,25 +69,55 @@ __all__ = [
 ]
 
 
-def outstanding_faults(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Intents without a successful revert, oldest first, with their latest state."""
-    open_faults: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in records:
-        key = (str(record.get("fault")), str(record.get("iteration") or 0))
-        event = record.get("event")
-        if event == "fault_intent":
-            open_faults[key] = dict(record)
-        elif event == "fault_injected" and key in open_faults:
-            open_faults[key]["revert_state"] = record.get("revert_state")
-        elif event == "fault_reverted":
-            open_faults.pop(key, None)
+@dataclass
+class Pending:
+    """A fault whose intent is journaled without a successful revert."""
+
+    fault: str
+    iteration: int
+    record: dict[str, Any]
+    """The intent as written (``${env:...}`` left unexpanded): what to undo by hand."""
+    intent: FaultIntent | None
+    """None: the intent record is no event (``malformed`` says why)."""
+    revert_state: JsonValue
+    malformed: str = ""
+
+
+def outstanding_faults(items: list[Event | Malformed]) -> list[Pending]:
+    """Intents without a successful revert, oldest first, with their latest state.
+    A fault_intent record that is no event is outstanding too (reported, never
+    skipped); a fault_reverted record that is none does not end one."""
+    open_faults: dict[tuple[str, str], Pending] = {}
+    for item in items:
+        if isinstance(item, Malformed):
+            record = item.record
+            if record.get("event") == "fault_intent":
+                iteration = record.get("iteration") or 0
+                open_faults[(str(record.get("fault")), str(iteration))] = Pending(
+                    fault=str(record.get("fault", "?")),
+                    iteration=iteration if isinstance(iteration, int) else 0,
+                    record=record,
+                    intent=None,
+                    revert_state=record.get("revert_state"),
+                    malformed=item.error,
+                )
+            continue
+        if isinstance(item, FaultIntent | FaultInjected | FaultReverted):
+            key = (item.fault, str(item.iteration))
+            if isinstance(item, FaultIntent):
+                raw = item.model_dump(mode="json", exclude={"seq", "t", "wall"})
+                open_faults[key] = Pending(item.fault, item.iteration, raw, item, item.revert_state)
+            elif isinstance(item, FaultInjected) and key in open_faults:
+                open_faults[key].revert_state = item.revert_state
+            elif isinstance(item, FaultReverted):
+                open_faults.pop(key, None)
     return list(open_faults.values())
 
 
 def rollback_secrets(run_dir: Path) -> Secrets:
     """The secrets the journal's faults bring in from the environment (for the
     logs' redaction, before the rollback starts)."""
-    return _secrets_of(scan_journal(run_dir / JOURNAL_NAME).records)
+    return _secrets_of(outstanding_faults(scan_journal(run_dir / JOURNAL_NAME).items))
 
 
 async def rollback(
@@ -92,11 +133,11 @@ async def rollback(
         raise UserError(f"{journal_path}: no journal here (expected a run directory)")
     async with locked(run_dir, wait, log):
         scan = scan_journal(journal_path)
-        started = next((r for r in scan.records if r.get("event") == "run_started"), None)
+        started = next((e for e in scan.events if isinstance(e, RunStarted)), None)
         if started is None:
             raise UserError(f"{journal_path}: not a chaoskit journal (no run_started record)")
-        pending = outstanding_faults(scan.records)
-        report = RollbackReport(journal_path, [], scan.problems, _secrets_of(scan.records))
+        pending = outstanding_faults(scan.items)
+        report = RollbackReport(journal_path, [], scan.problems, _secrets_of(pending))
         for problem in scan.problems:
             if problem.torn:
                 log.info("torn journal line skipped", line=problem.line)
@@ -105,21 +146,24 @@ async def rollback(
         if not pending:
             return report
         journal = Journal(journal_path, report.secrets, time.monotonic())
+        stream = EventStream(journal)
         try:
-            journal.write(
-                "rollback_started",
+            problems = [p.describe(journal_path) for p in scan.problems]
+            problems += [m.describe(journal_path) for m in scan.malformed]
+            stream.emit(
+                RollbackStarted(
+                    outstanding=len(pending), pid=os.getpid(), journal_problems=problems
+                ),
                 durable=True,
-                outstanding=len(pending),
-                pid=os.getpid(),
-                journal_problems=[p.describe(journal_path) for p in scan.problems],
             )
-            run_id = started.get("run_id")
-            for intent in reversed(pending):
-                fault = await _rollback_one(intent, run_id, registry, journal, log, policy)
-                journal.write("rollback_fault", durable=True, **fault.to_json())
+            for fault_pending in reversed(pending):
+                fault = await _rollback_one(
+                    fault_pending, started.run_id, registry, stream, log, policy
+                )
+                stream.emit(RollbackFault(**fault.to_json()), durable=True)
                 report.faults.append(fault)
-            journal.write(
-                "rollback_finished", durable=True, reverted=report.reverted, failed=report.failed
+            stream.emit(
+                RollbackFinished(reverted=report.reverted, failed=report.failed), durable=True
             )
         finally:
             journal.close()
@@ -127,58 +171,48 @@ async def rollback(
 
 
 async def _rollback_one(
-    intent: dict[str, Any],
-    run_id: Any,
+    pending: Pending,
+    run_id: str,
     registry: Registry,
-    journal: Journal,
+    stream: EventStream,
     log: FilteringBoundLogger,
     policy: RetryPolicy,
 ) -> FaultReport:
-    iteration = intent.get("iteration") or 0
+    record = pending.record
     report = FaultReport(
-        fault=str(intent.get("fault", "?")),
-        iteration=iteration if isinstance(iteration, int) else None,
-        injector=str(intent.get("injector", "?")),
-        target=str(intent.get("target_name", "?")),
+        fault=pending.fault,
+        iteration=pending.iteration,
+        injector=str(record.get("injector", "?")),
+        target=str(record.get("target_name", "?")),
     )
     flog = log.bind(fault=report.fault, injector=report.injector)
     try:
-        injector, ctx, revert_state = _rebuild(intent, run_id, registry, flog)
+        injector, ctx, revert_state = _rebuild(pending, run_id, registry, flog)
     except Exception as exc:  # noqa: BLE001 - reported as failed, with what to undo by hand
         report.error = str(exc) if isinstance(exc, _Unrebuildable) else _name(exc)
         report.exception = exc
-        report.undo = _undo(intent)
+        report.undo = _undo(pending)
         flog.error("fault cannot be rebuilt from the journal", error=report.error)
         return report
     report.before, report.before_detail = await _check(injector, ctx, revert_state)
-    record = FaultRecord(
-        name=report.fault,
-        injector=report.injector,
-        target=report.target,
-        iteration=int(iteration),
-        at=0.0,
-        duration=0.0,
-    )
     try:
-        await revert_with_retry(
+        report.attempts = await revert_with_retry(
             injector,
             ctx,
             revert_state,
             policy,
-            journal,
-            record,
-            iteration=record.iteration,
+            stream,
+            iteration=pending.iteration,
             by="rollback",
         )
     except RevertFailed as exc:
         report.outcome = Outcome.REVERT_FAILED
-        report.attempts = record.revert_attempts
-        report.error = record.revert_error or str(exc)
+        report.attempts = exc.attempts
+        report.error = exc.error or str(exc)
         report.exception = exc
-        report.undo = _undo(intent)
+        report.undo = _undo(pending)
         return report
     report.outcome = Outcome.REVERTED
-    report.attempts = record.revert_attempts
     flog.info("fault reverted by rollback", before=str(report.before))
     return report
 
@@ -188,25 +222,21 @@ class _Unrebuildable(ChaoskitError):
 
 
 def _rebuild(
-    intent: dict[str, Any], run_id: Any, registry: Registry, log: FilteringBoundLogger
+    pending: Pending, run_id: str, registry: Registry, log: FilteringBoundLogger
 ) -> tuple[Injector, FaultContext, JsonValue]:
     """The injector, context and revert state of a journaled fault, or
     _Unrebuildable saying why not."""
-    for key in ("fault", "injector", "target_name", "target"):
-        if key not in intent:
-            raise _Unrebuildable(f"the fault_intent record has no {key!r}")
-    if not isinstance(run_id, str):
-        raise _Unrebuildable("the journal's run_started record has no run_id")
-    if not isinstance(intent.get("iteration") or 0, int):
-        raise _Unrebuildable(f"iteration: expected an integer, got {intent['iteration']!r}")
-    injector_name = str(intent["injector"])
+    intent = pending.intent
+    if intent is None:
+        raise _Unrebuildable(pending.malformed)
+    injector_name = intent.injector
     try:
         injector = registry.injector(injector_name)
     except ChaoskitError as exc:
         raise _Unrebuildable(str(exc)) from exc
-    target_raw, _, missing_t = substitute_env(intent["target"])
-    params_raw, _, missing_p = substitute_env(intent.get("params") or {})
-    revert_state, _, missing_s = substitute_env(intent.get("revert_state"))
+    target_raw, _, missing_t = substitute_env(intent.target)
+    params_raw, _, missing_p = substitute_env(intent.params or {})
+    revert_state, _, missing_s = substitute_env(pending.revert_state)
     if missing_t or missing_p or missing_s:
         raise _Unrebuildable("; ".join(message for _, message in missing_t + missing_p + missing_s))
     kind = target_raw.get("kind") if isinstance(target_raw, dict) else None
@@ -229,13 +259,13 @@ def _rebuild(
         raise _Unrebuildable(_validation("params", exc, plugin)) from exc
     ctx = FaultContext(
         run_id=run_id,
-        fault_name=str(intent["fault"]),
-        target_name=str(intent["target_name"]),
+        fault_name=intent.fault,
+        target_name=intent.target_name,
         target=target,
         params=params,
         log=log,
     )
-    if intent.get("setup") is True:  # what the run created for a target: its setup step
+    if intent.setup:  # what the run created for a target: its setup step
         step = injector.setup(ctx) if isinstance(injector, Provisioning) else None
         if step is None:
             raise _Unrebuildable(
@@ -253,11 +283,10 @@ async def _check(
     if not isinstance(injector, Verifiable):
         return Before.UNKNOWN, ""
     try:
-        with anyio.fail_after(VERIFY_TIMEOUT):
-            await injector.verify(ctx, revert_state)
+        await bounded(injector.verify(ctx, revert_state), VERIFY_TIMEOUT, "verify")
     except FaultNotInForce as exc:
         return Before.NOT_IN_FORCE, str(exc)
-    except TimeoutError:
+    except CallTimedOut:
         return Before.VERIFY_FAILED, f"no answer within {VERIFY_TIMEOUT:g}s"
     except Exception as exc:  # noqa: BLE001 - reported; the revert runs all the same
         return Before.VERIFY_FAILED, _name(exc)
@@ -276,13 +305,14 @@ def _validation(where: str, exc: ValidationError, plugin: Plugin[Any] | None) ->
     return "; ".join(lines) + installed
 
 
-def _undo(intent: dict[str, Any]) -> dict[str, Any]:
+def _undo(pending: Pending) -> dict[str, Any]:
     """What to undo by hand, as journaled (``${env:...}`` left unexpanded)."""
+    record = pending.record
     return {
-        "injector": intent.get("injector"),
-        "target_name": intent.get("target_name"),
-        "target": intent.get("target"),
-        "revert_state": intent.get("revert_state"),
+        "injector": record.get("injector"),
+        "target_name": record.get("target_name"),
+        "target": record.get("target"),
+        "revert_state": pending.revert_state,
     }
 
 
@@ -290,11 +320,10 @@ def _name(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _secrets_of(records: list[dict[str, Any]]) -> Secrets:
+def _secrets_of(pending: list[Pending]) -> Secrets:
     found = Secrets()
-    for record in records:
-        if record.get("event") in ("fault_intent", "fault_injected"):
-            parts = [record.get("target"), record.get("params"), record.get("revert_state")]
-            _, secrets, _ = substitute_env(parts)
-            found.names.update(secrets.names)
+    for fault in pending:
+        parts = [fault.record.get("target"), fault.record.get("params"), fault.revert_state]
+        _, secrets, _ = substitute_env(parts)
+        found.names.update(secrets.names)
     return found

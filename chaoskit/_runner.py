@@ -1,7 +1,12 @@
 """The runner: phases, probes, faults, safeguards, signals, and the revert
 guarantee. Whatever ends a run — the normal path, a deviation, an exception in
-a probe or injector, a safeguard, SIGINT/SIGTERM, the run timeout — leads
-through ``FaultManager.revert_all`` under a shielded cancel scope.
+a probe or injector, a safeguard, a controller's abort, SIGINT/SIGTERM, the run
+timeout — leads through ``FaultManager.revert_all`` under a shielded cancel scope.
+
+The phases are a table of handlers (``_HANDLERS``), each returning the phase
+that follows; what happens is told as events on one stream (ADR 0018), which
+the journal, the fault records, the safeguards and the phase machine follow.
+A controller (``RunOptions.controller``) steers the steps (``RunControl``).
 """
 
 from __future__ import annotations
@@ -16,12 +21,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 from structlog.typing import FilteringBoundLogger
 
 from chaoskit._audit import audit_writes
+from chaoskit._control import Controller, RunControl, Scheduled
 from chaoskit._errors import ChaoskitError, RevertFailed
-from chaoskit._faults import FaultManager, RetryPolicy
+from chaoskit._events import (
+    Aborted,
+    Audited,
+    AuditStopped,
+    BaselineJudged,
+    Event,
+    FaultInjected,
+    PhaseChanged,
+    RunError,
+    RunFinished,
+    RunStarted,
+    SafeguardTripped,
+    SampleTaken,
+)
+from chaoskit._faults import FaultManager, FaultRecords, RetryPolicy, bounded
 from chaoskit._gc import release_heap, settle_heap
 from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._loader import LoadedExperiment
@@ -31,14 +51,16 @@ from chaoskit._phases import FAULT_WINDOW, LEAD_IN, Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
 from chaoskit._recent import recent_key
 from chaoskit._resources import RunResources
-from chaoskit._results import DataLoss, FaultRecord, RecoveryProbeResult, RunResult, RunStatus
-from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
+from chaoskit._results import DataLoss, RecoveryProbeResult, RunResult, RunStatus
+from chaoskit._stream import EventStream
+from chaoskit._timeline import first_violation, recovered_at, steady_series
 from chaoskit._verdict import check_expectations
 
 __all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
 
 RESULTS_NAME = "results.json"
 _POLL = 0.02
+_WARM_UP_TIMEOUT = 30.0
 _ABORT_AUDIT_LIMIT = 300.0
 """An aborted run's audit stops after this long (or at the next signal)."""
 _VERSION = "0.1.0"
@@ -53,6 +75,8 @@ class RunOptions:
     handle_signals: bool = True
     progress: bool = False
     """Print a progress line a second on stderr (the CLI turns it on for a terminal)."""
+    controller: Controller | None = None
+    """What steers the steps (``None``: ``Scheduled``, every step on time)."""
 
 
 async def run_experiment(
@@ -77,6 +101,8 @@ class _Window:
     end: float | None = None
     complete: bool = False
     """It ran to its end (recovered or timed out), not cut short by an abort."""
+    skipped: bool = False
+    """A controller skipped every fault of it: nothing to measure or wait for."""
 
 
 class _Run:
@@ -93,14 +119,22 @@ class _Run:
         self.origin = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.journal = Journal(self.directory / JOURNAL_NAME, loaded.secrets, self.origin)
+        self.stream = EventStream(self.journal)
         self.log = log.bind(experiment=experiment.title, run_id=self.run_id)
-        self.phases = PhaseMachine(self.journal)
+        self.phases = PhaseMachine()
+        self.fault_records = FaultRecords()
+        self.stream.subscribe(self._follow)
+        self.stream.subscribe(self.fault_records)
         self.resources = RunResources()
+        self.control = RunControl(self.stream, self._abort)
+        iterations = experiment.repeat if experiment.faults else 0
+        self.control.plan([(f.name, f.duration) for f in experiment.faults], iterations)
+        self.controller = options.controller or Scheduled()
         self.steady = ProbeRunner(
             experiment.steady_state.probes,
             loaded.registry,
             dict(experiment.targets),
-            self.journal,
+            self.stream,
             self.resources,
             self.log,
             experiment.steady_state.every,
@@ -109,13 +143,12 @@ class _Run:
         )
         self.faults = FaultManager(
             experiment,
-            loaded.raw,
             loaded.registry,
-            self.journal,
+            self.stream,
+            self.control,
             self.run_id,
             self.log,
             options.revert_policy,
-            on_inject=self._injected,
         )
         self._fault_in_force = False
         self.abort_scope = anyio.CancelScope()
@@ -123,6 +156,8 @@ class _Run:
         self.abort_reason: str | None = None
         self.aborted_in: str | None = None
         self._iteration_no = 0
+        self._load_done: anyio.Event | None = None
+        self._watchers: TaskGroup
         self.error: BaseException | None = None
         self.baseline_steady: bool | None = None
         self.windows: list[_Window] = []
@@ -146,7 +181,7 @@ class _Run:
         self._guards = {g.probe: g.abort_if_failing_for for g in experiment.safeguards}
         self._guard_active = False
         self._failing_since: dict[str, float] = {}
-        self.steady.on_sample(self._check_safeguards)
+        self.stream.subscribe(self._check_safeguards)
 
     def _offer_recent_answers(self) -> None:
         """``load`` probes read their stream's recent answers from the resources."""
@@ -165,25 +200,29 @@ class _Run:
     # -- the run --------------------------------------------------------------
 
     async def execute(self) -> RunResult:
-        self.journal.write(
-            "run_started",
+        self.stream.emit(
+            RunStarted(
+                run_id=self.run_id,
+                source=os.path.abspath(self.loaded.source),
+                title=self.experiment.title,
+                experiment=self.experiment.model_dump(mode="json", by_alias=True),
+                chaoskit_version=_VERSION,
+                pid=os.getpid(),
+                started_at=self.started_at,
+            ),
             durable=True,
-            run_id=self.run_id,
-            source=os.path.abspath(self.loaded.source),
-            title=self.experiment.title,
-            experiment=self.loaded.raw,
-            chaoskit_version=_VERSION,
-            pid=os.getpid(),
-            started_at=self.started_at,
         )
         self.log.info("run started", run_dir=str(self.directory))
+        self.controller.attach(self.control)
         try:
             async with anyio.create_task_group() as group:
                 if self.options.handle_signals:
                     group.start_soon(self._watch_signals)
+                group.start_soon(self._drive)
                 try:
                     await self._guarded()
                 finally:
+                    self.control.close()
                     with anyio.CancelScope(shield=True):
                         self.left_applied = await self.faults.revert_all()
                     try:
@@ -213,37 +252,106 @@ class _Run:
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported in results
                 self.error = _most_telling(exc)
                 self.aborted_in = self.aborted_in or self._where()
-                self.journal.write("error", durable=True, error=_describe(self.error))
+                self.stream.emit(RunError(error=_describe(self.error)), durable=True)
                 self.log.error("run failed", error=_describe(self.error))
 
+    async def _drive(self) -> None:
+        """The controller's own work, beside the run; a controller that fails
+        aborts the run (its steps would go unsteered)."""
+        try:
+            await self.controller.drive()
+        except Exception as exc:  # noqa: BLE001 - reported as the abort reason
+            self._abort(f"the controller failed: {type(exc).__name__}: {exc}")
+
+    def _move(self, to: Phase, iteration: int | None = None) -> None:
+        self.phases.check(to)
+        self.stream.emit(PhaseChanged(phase=to, iteration=iteration), durable=True)
+
+    def _follow(self, event: Event) -> None:
+        """The run's own view of its events: the phase, whether a fault is in force."""
+        if isinstance(event, PhaseChanged):
+            self.phases.entered(event.phase, event.t)
+        elif isinstance(event, FaultInjected) and not event.setup:
+            self._fault_in_force = True
+
     async def _phases(self) -> None:
-        self.phases.move(Phase.PREFLIGHT)
+        """Drive the handlers: each runs its phase and says which comes next."""
+        phase: Phase | None = Phase.PREFLIGHT
+        async with anyio.create_task_group() as watchers:
+            self._watchers = watchers
+            # bounded: each phase once, each iteration's two
+            for _ in range(2 * self.experiment.repeat + 8):
+                if phase is None or phase is Phase.VERDICT:
+                    break
+                if phase is Phase.AUDIT and self._load_done is not None:
+                    await self._stop_load(self._load_done)
+                    watchers.cancel_scope.cancel()
+                    break
+                phase = await _HANDLERS[phase](self)
+            else:
+                raise AssertionError("the phase table did not end")  # pragma: no cover
+        if phase is Phase.AUDIT:
+            await self._recovery_probes()
+            self._move(Phase.AUDIT)
+            await self._audit()
+
+    async def _preflight(self) -> Phase:
+        self._move(Phase.PREFLIGHT)
         await self.faults.preflight()
         await self._warm_up()
-        async with anyio.create_task_group() as probes:
-            self.phases.move(Phase.BASELINE)
-            load_done = anyio.Event()
-            # the load first: its start-up burst is over before the first probe is due
-            await probes.start(self._run_load, load_done)
-            probes.start_soon(self.steady.run)
-            if self.options.progress:
-                probes.start_soon(self._progress)
-            self.baseline_steady = await self._baseline()
-            if not self.baseline_steady:
-                self.log.warning("steady state does not hold at baseline; nothing injected")
-                await self._stop_load(load_done)
-                probes.cancel_scope.cancel()
-                return
-            iterations = self.experiment.repeat if self.experiment.faults else 0
-            for iteration in range(1, iterations + 1):
-                recovered = await self._iteration(iteration)
-                if not recovered:
-                    break
-            await self._stop_load(load_done)
-            probes.cancel_scope.cancel()
-        await self._recovery_probes()
-        self.phases.move(Phase.AUDIT)
-        await self._audit()
+        return Phase.BASELINE
+
+    async def _baseline_phase(self) -> Phase | None:
+        self._move(Phase.BASELINE)
+        self._load_done = anyio.Event()
+        # the load first: its start-up burst is over before the first probe is due
+        await self._watchers.start(self._run_load, self._load_done)
+        self._watchers.start_soon(self.steady.run)
+        if self.options.progress:
+            self._watchers.start_soon(self._progress)
+        self.baseline_steady = await self._baseline()
+        if not self.baseline_steady:
+            self.log.warning("steady state does not hold at baseline; nothing injected")
+            await self._stop_load(self._load_done)
+            self._watchers.cancel_scope.cancel()
+            return None
+        return Phase.FAULTS if self.experiment.faults and self.experiment.repeat else Phase.AUDIT
+
+    async def _fault_phase(self) -> Phase:
+        iteration = self._iteration_no + 1
+        await self.control.until_iteration(iteration)
+        self._fault_in_force = False
+        self._iteration_no = iteration
+        self._move(Phase.FAULTS, iteration)
+        self.windows.append(_Window(iteration, self.journal.now()))
+        self._guard_active = True
+        self._failing_since.clear()
+        try:
+            await self.faults.run_iteration(iteration)
+        except BaseException:
+            self.windows[-1].end = self.journal.now()
+            raise
+        if not self.fault_records.of(iteration):
+            self.windows[-1].skipped = True
+            self.log.info("every fault of the iteration was skipped", iteration=iteration)
+        return Phase.RECOVERY
+
+    async def _recovery_phase(self) -> Phase:
+        iteration = self._iteration_no
+        window = self.windows[-1]
+        try:
+            self._move(Phase.RECOVERY, iteration)
+            recovered = window.skipped or await self._await_recovery(iteration)
+            window.complete = True
+        finally:
+            window.end = self.journal.now()
+        self._guard_active = False
+        if not recovered:
+            self.log.warning(
+                "steady state not restored within the recovery timeout", iteration=iteration
+            )
+            return Phase.AUDIT
+        return Phase.FAULTS if iteration < self.experiment.repeat else Phase.AUDIT
 
     async def _progress(self) -> None:
         """One line a second on a terminal: phase, steady state, load."""
@@ -272,8 +380,8 @@ class _Run:
         for kind in {id(k): k for k in kinds}.values():
             warm_up = getattr(kind, "warm_up", None)
             if warm_up is not None:
-                with anyio.fail_after(30):
-                    await warm_up()
+                what = f"warm-up of {type(kind).__name__}"
+                await bounded(warm_up(), _WARM_UP_TIMEOUT, what)
         frozen = settle_heap()
         self.log.debug("heap settled", frozen_objects=frozen)
 
@@ -303,9 +411,6 @@ class _Run:
             return FAULT_WINDOW if self._fault_in_force else LEAD_IN
         return str(phase)
 
-    def _injected(self, record: FaultRecord) -> None:
-        self._fault_in_force = True
-
     async def _audit_after_abort(self) -> None:
         """An aborted run made writes too: whether data was lost is still the
         question. Audited once every fault is reverted; a second signal stops it."""
@@ -317,11 +422,11 @@ class _Run:
             return
         self.log.info("auditing the writes of the aborted run")
         self.audit_scope = anyio.CancelScope(deadline=anyio.current_time() + _ABORT_AUDIT_LIMIT)
-        self.phases.move(Phase.AUDIT)
+        self._move(Phase.AUDIT)
         with self.audit_scope:
             await self._audit()
         if self.audit_scope.cancelled_caught:
-            self.journal.write("audit_stopped", durable=True, after_abort=True)
+            self.stream.emit(AuditStopped(after_abort=True), durable=True)
 
     async def _audit(self) -> None:
         for stream in self.streams:
@@ -339,7 +444,7 @@ class _Run:
                 self.resources,
             )
             self.data_loss.append(result)
-            self.journal.write("audit", durable=True, **result.model_dump(exclude={"lost_ids"}))
+            self.stream.emit(Audited(**result.model_dump(exclude={"lost_ids"})), durable=True)
 
     async def _baseline(self) -> bool:
         steady_state = self.experiment.steady_state
@@ -353,35 +458,13 @@ class _Run:
         failures = [s for s in self.steady.samples if not s.ok]
         for sample in failures[:5]:
             self.log.warning("baseline sample failed", probe=sample.probe, detail=sample.detail)
-        self.journal.write("baseline", steady=not failures and self.steady.has_sampled_all())
+        self.stream.emit(BaselineJudged(steady=not failures and self.steady.has_sampled_all()))
         return not failures and self.steady.has_sampled_all()
-
-    async def _iteration(self, iteration: int) -> bool:
-        self._fault_in_force = False
-        self._iteration_no = iteration
-        self.phases.move(Phase.FAULTS, iteration=iteration)
-        window = _Window(iteration, self.journal.now())
-        self.windows.append(window)
-        self._guard_active = True
-        self._failing_since.clear()
-        try:
-            await self.faults.run_iteration(iteration)
-            self.phases.move(Phase.RECOVERY, iteration=iteration)
-            recovered = await self._await_recovery(iteration)
-            window.complete = True
-        finally:
-            window.end = self.journal.now()
-        self._guard_active = False
-        if not recovered:
-            self.log.warning(
-                "steady state not restored within the recovery timeout", iteration=iteration
-            )
-        return recovered
 
     async def _await_recovery(self, iteration: int) -> bool:
         stable_for = self.experiment.steady_state.stable_for
         names = [p.name for p in self.experiment.steady_state.probes]
-        records = [r for r in self.faults.records if r.iteration == iteration]
+        records = self.fault_records.of(iteration)
         t_inject = min((r.t_inject for r in records if r.t_inject is not None), default=None)
         t_revert = max((r.t_revert for r in records if r.t_revert is not None), default=None)
         deadline = time.monotonic() + self.experiment.recovery.timeout
@@ -404,7 +487,7 @@ class _Run:
             specs,
             self.loaded.registry,
             dict(self.experiment.targets),
-            self.journal,
+            self.stream,
             self.resources,
             self.log,
             self.experiment.steady_state.every,
@@ -430,7 +513,7 @@ class _Run:
         if self.abort_reason is None:
             self.abort_reason = reason
             self.aborted_in = self._where()
-            self.journal.write("abort", durable=True, reason=reason)
+            self.stream.emit(Aborted(reason=reason), durable=True)
             self.log.warning("aborting; reverting every fault", reason=reason)
         elif self.phases.current is Phase.AUDIT:
             self.log.warning("audit of the aborted run stopped", reason=reason)
@@ -444,7 +527,9 @@ class _Run:
                     self.log.warning("still reverting; please wait")
                 self._abort(f"received {signal.Signals(signum).name}")
 
-    def _check_safeguards(self, sample: Sample) -> None:
+    def _check_safeguards(self, sample: Event) -> None:
+        if not isinstance(sample, SampleTaken) or sample.role != "steady":
+            return
         if not self._guard_active or sample.probe not in self._guards:
             return
         if sample.ok:
@@ -453,11 +538,9 @@ class _Run:
         since = self._failing_since.setdefault(sample.probe, sample.t)
         failing_for = sample.t + sample.latency - since
         if failing_for >= self._guards[sample.probe]:
-            self.journal.write(
-                "safeguard_tripped",
+            self.stream.emit(
+                SafeguardTripped(probe=sample.probe, failing_for=round(failing_for, 3)),
                 durable=True,
-                probe=sample.probe,
-                failing_for=round(failing_for, 3),
             )
             self._abort(f"safeguard: probe {sample.probe!r} failing for {failing_for:.1f}s")
 
@@ -465,7 +548,7 @@ class _Run:
 
     def _finish(self) -> RunResult:
         if self.phases.current is not Phase.VERDICT:
-            self.phases.move(Phase.VERDICT)
+            self._move(Phase.VERDICT)
         experiment = self.experiment
         steady = experiment.steady_state
         names = [p.name for p in steady.probes]
@@ -478,12 +561,13 @@ class _Run:
                 names,
                 outside,
                 target,
-                [r for r in self.faults.records if r.iteration == window.iteration],
+                self.fault_records.of(window.iteration),
                 steady.stable_for,
                 window.end if window.end is not None else self.journal.now(),
                 window.complete,
             )
             for window in self.windows
+            if not window.skipped
         ]
         measurements = summarise(iterations, self.steady.resolution) if iterations else None
         load = [stream.summary() for stream in self.streams]
@@ -492,8 +576,9 @@ class _Run:
             # what it could measure is kept; whether it meets the bar is not judged
             expectations = [e.model_copy(update={"met": None}) for e in expectations]
         held: bool | None = None
-        if self.baseline_steady and self.abort_reason is None and self.error is None:
+        if self._tested() and self.abort_reason is None and self.error is None:
             expected_iterations = experiment.repeat if experiment.faults else 0
+            expected_iterations -= sum(window.skipped for window in self.windows)
             held = (
                 len(iterations) == expected_iterations
                 and all(it.recovered for it in iterations)
@@ -514,7 +599,7 @@ class _Run:
             aborted_in=self.aborted_in,
             baseline_steady=self.baseline_steady,
             hypothesis_held=held,
-            faults=self.faults.records,
+            faults=self.fault_records.records,
             probes=[slot.summary() for slot in self.steady.slots],
             recovery_probes=self.recovery_results,
             measurements=measurements,
@@ -525,14 +610,16 @@ class _Run:
         )
         text = result.model_dump_json(indent=2)
         (self.directory / RESULTS_NAME).write_text(self.loaded.secrets.redact(text) + "\n")
-        self.journal.write(
-            "run_finished",
+        self.stream.emit(
+            RunFinished(status=str(status), exit_code=status.exit_code, reason=reason),
             durable=True,
-            status=str(status),
-            exit_code=status.exit_code,
-            reason=reason,
         )
         return result
+
+    def _tested(self) -> bool:
+        """The baseline held and some fault was started (not every one skipped)."""
+        skipped = bool(self.windows) and all(window.skipped for window in self.windows)
+        return bool(self.baseline_steady) and not skipped
 
     def _status(self, held: bool | None, expectations_met: bool) -> tuple[RunStatus, str]:
         if self.left_applied:
@@ -545,6 +632,8 @@ class _Run:
             return RunStatus.ABORTED, _describe(self.error)
         if self.baseline_steady is False:
             return RunStatus.UNSTEADY_BASELINE, "steady state did not hold at baseline"
+        if self.baseline_steady and not self._tested():
+            return RunStatus.ABORTED, "every fault was skipped: the hypothesis was not tested"
         if not held:
             return RunStatus.FAILED, "steady state not restored, or a recovery probe failed"
         if not expectations_met:
@@ -570,6 +659,15 @@ def _most_telling(exc: BaseException) -> BaseException:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ChaoskitError):
         return str(exc)
-    if isinstance(exc, TimeoutError):
-        return "an injector call timed out"
     return f"{type(exc).__name__}: {exc}"
+
+
+_HANDLERS = {
+    Phase.PREFLIGHT: _Run._preflight,
+    Phase.BASELINE: _Run._baseline_phase,
+    Phase.FAULTS: _Run._fault_phase,
+    Phase.RECOVERY: _Run._recovery_phase,
+}
+"""Phase -> its handler, which returns the phase that follows (None: the run
+ends without an audit: the baseline was not steady). AUDIT and VERDICT are the
+driver's own: the audit after the watchers stop, the verdict in ``_finish``."""

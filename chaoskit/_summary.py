@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaoskit._phases import FAULT_WINDOW, LEAD_IN
+from chaoskit._phases import FAULT_WINDOW, SEGMENTS
 from chaoskit._results import Measurements, ProbeSummary, RunResult, RunStatus, Stats
 from chaoskit._units import format_duration
 
@@ -136,7 +136,7 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
             lines += _value_lines(p)
     for stream in result.load:
         lines.append(f"  load        {stream.name} ({stream.mode} loop): {stream.sent} sent")
-        for phase in _PHASES:
+        for phase in SEGMENTS:
             data = stream.phases.get(phase)
             if data is None:
                 continue
@@ -167,7 +167,6 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-_PHASES = ("baseline", LEAD_IN, FAULT_WINDOW, "recovery")
 _SEGMENT_LABEL = {FAULT_WINDOW: "during fault"}
 _READINGS_SHOWN = 3
 
@@ -179,7 +178,7 @@ def _value_lines(probe: ProbeSummary) -> list[str]:
     for name in names[:_READINGS_SHOWN]:
         parts = [
             f"{phase} {stats.mean:.4g} (max {stats.max:.4g})"
-            for phase in _PHASES
+            for phase in SEGMENTS
             if (stats := probe.values.get(phase, {}).get(name)) is not None
         ]
         unit = f" ({probe.unit})" if probe.unit else ""

@@ -5,6 +5,7 @@ unknown) and one whose ``verify`` cannot tell (state unknown, verify failed)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -15,6 +16,7 @@ import structlog
 from chaoskit_testplugin import FakeFlag
 
 from chaoskit import FaultContext, InjectorError, JsonValue, Params
+from chaoskit._events import FaultInjected, FaultIntent, RunStarted
 from chaoskit._faults import RetryPolicy
 from chaoskit._journal import Journal
 from chaoskit._registry import Group, Registry, discover
@@ -63,24 +65,37 @@ def crashed_journal(run_dir: Path, flags: Path, injectors: list[str]) -> list[Pa
     run_dir.mkdir()
     flags.mkdir()
     journal = Journal(run_dir / "journal.jsonl", Secrets(), time.monotonic())
-    journal.write("run_started", durable=True, run_id="r1", title="inprocess")
+    journal.append(
+        RunStarted(
+            run_id="r1",
+            source=str(run_dir / "inprocess.yaml"),
+            title="inprocess",
+            experiment={},
+            chaoskit_version="0",
+            pid=os.getpid(),
+            started_at="2026-01-01T00:00:00Z",
+        ),
+        durable=True,
+    )
     applied = []
     for number, injector in enumerate(injectors):
         flag = flags / f"chaoskit-r1-f{number}"
-        state = {"flag": str(flag), "revert_failures": 0}
-        fault = {"fault": f"f{number}", "iteration": 1}
-        journal.write(
-            "fault_intent",
+        state: JsonValue = {"flag": str(flag), "revert_failures": 0}
+        fault = f"f{number}"
+        journal.append(
+            FaultIntent(
+                fault=fault,
+                iteration=1,
+                injector=injector,
+                target_name="flags",
+                target={"kind": "fake.dir", "path": str(flags)},
+                params={},
+                revert_state=state,
+            ),
             durable=True,
-            injector=injector,
-            target_name="flags",
-            target={"kind": "fake.dir", "path": str(flags)},
-            params={},
-            revert_state=state,
-            **fault,
         )
         flag.write_text("applied\n")
-        journal.write("fault_injected", durable=True, revert_state=state, **fault)
+        journal.append(FaultInjected(fault=fault, iteration=1, revert_state=state), durable=True)
         applied.append(flag)
     journal.close()
     return applied

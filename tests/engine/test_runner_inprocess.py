@@ -13,6 +13,8 @@ import structlog
 import yaml
 from structlog.testing import capture_logs
 
+import chaoskit._faults
+from chaoskit._control import Controller, RunControl
 from chaoskit._faults import RetryPolicy
 from chaoskit._loader import parse_experiment
 from chaoskit._results import RunStatus
@@ -42,12 +44,13 @@ def experiment(tmp_path: Path, **extra: Any) -> str:
     return yaml.safe_dump(document)
 
 
-async def run(tmp_path: Path, text: str) -> Any:
+async def run(tmp_path: Path, text: str, controller: Controller | None = None) -> Any:
     loaded = parse_experiment(text, "inline.yaml")
     options = RunOptions(
         runs_dir=tmp_path / "runs",
         revert_policy=RetryPolicy(attempts=2, first_backoff=0.01),
         handle_signals=False,
+        controller=controller,
     )
     return await run_experiment(loaded, options, structlog.get_logger())
 
@@ -117,3 +120,46 @@ async def test_secrets_never_reach_journal_or_results(
     assert result.status is RunStatus.PASSED
     for name in ("journal.jsonl", "results.json"):
         assert "hunter2-s3cr3t" not in (run_dir / name).read_text()
+
+
+async def test_an_inject_that_never_answers_is_named_in_the_reason_and_reverted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chaoskit._faults, "INJECT_TIMEOUT", 0.3)  # 60s in a real run
+    hung = {"name": "hung", "injector": "fake.flag", "target": "flags", "duration": "60s",
+            "with": {"hang_inject": True}}  # fmt: skip
+    result, _ = await run(tmp_path, experiment(tmp_path, faults=[hung]))
+    assert (result.status, result.exit_code) == (RunStatus.ABORTED, 3)
+    assert result.reason.endswith("inject of 'hung' gave no answer within 0.3s")
+    left = [p.name for p in (tmp_path / "flags").iterdir() if not p.name.endswith("attempts")]
+    assert left == []  # the flag it made is reverted
+    assert result.aborted_in == "fault-phase"
+
+
+class SkipAhead(Controller):
+    """Skips the fault of the given iterations before the run begins."""
+
+    def __init__(self, *iterations: int) -> None:
+        self.iterations = iterations
+
+    def attach(self, control: RunControl) -> None:
+        super().attach(control)
+        for iteration in self.iterations:
+            control.skip("flag", by="facilitator", iteration=iteration)
+
+
+async def test_an_iteration_whose_faults_were_all_skipped_is_not_measured(tmp_path: Path) -> None:
+    result, _ = await run(tmp_path, experiment(tmp_path, repeat=2), SkipAhead(1))
+    assert result.status is RunStatus.PASSED
+    assert result.hypothesis_held is True
+    assert [it.iteration for it in result.measurements.iterations] == [2]
+    assert [(f.name, f.iteration) for f in result.faults] == [("flag", 2)]
+
+
+async def test_a_run_whose_every_fault_was_skipped_tested_nothing(tmp_path: Path) -> None:
+    result, _ = await run(tmp_path, experiment(tmp_path), SkipAhead(1))
+    assert (result.status, result.exit_code) == (RunStatus.ABORTED, 3)
+    assert result.reason == "every fault was skipped: the hypothesis was not tested"
+    assert result.hypothesis_held is None
+    assert result.measurements is None
+    assert result.faults == []

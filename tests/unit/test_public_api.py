@@ -71,17 +71,19 @@ def test_testing_does_not_import_pytest_until_the_contract_is_asked_for() -> Non
 
 
 def test_journal_roundtrip_is_what_the_journal_gives_back(tmp_path: Path) -> None:
+    from chaoskit._events import FaultInjected, as_json
     from chaoskit._journal import Journal, read_journal
     from chaoskit._secrets import Secrets
     from chaoskit.testing import RevertStateNotJson, journal_roundtrip
 
     state = {"pids": (1, 2), "by_id": {3: "x"}, "ratio": 0.5, "none": None}
     journal = Journal(tmp_path / "journal.jsonl", Secrets(), 0.0)
-    journal.write("fault_intent", revert_state=state)
+    journal.append(FaultInjected(fault="f", iteration=1, revert_state=as_json(state)))
     journal.close()
     [record] = read_journal(tmp_path / "journal.jsonl")
 
-    assert journal_roundtrip(state) == record["revert_state"]
+    assert isinstance(record, FaultInjected)
+    assert journal_roundtrip(state) == record.revert_state
     assert journal_roundtrip(state) == {
         "pids": [1, 2],
         "by_id": {"3": "x"},

@@ -127,6 +127,7 @@ def test_a_run_deletes_the_proxy_it_created_after_every_revert(
     assert [(e["event"], e["fault"]) for e in setup] == [
         ("fault_intent", "setup:web"),
         ("fault_injected", "setup:web"),
+        ("fault_verified", "setup:web"),
         ("fault_reverted", "setup:web"),
     ]
     assert setup[0]["setup"] is True
@@ -139,7 +140,7 @@ def test_a_run_deletes_the_proxy_it_created_after_every_revert(
     baseline = next(e for e in events if e["event"] == "phase" and e["phase"] == "baseline")
     assert setup[1]["seq"] < baseline["seq"], "the proxy must exist before the baseline"
     audit = next(e for e in events if e["event"] == "phase" and e["phase"] == "audit")
-    assert audit["seq"] < setup[2]["seq"], "the proxy must stay until the run's end"
+    assert audit["seq"] < setup[3]["seq"], "the proxy must stay until the run's end"
 
 
 def test_a_proxy_that_existed_is_left_as_found(

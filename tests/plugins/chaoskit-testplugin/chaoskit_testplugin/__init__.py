@@ -39,6 +39,8 @@ class FakeFlagParams(Params):
     """Raise from inject after creating the flag (an injector failing half-way)."""
     revert_failures: int = 0
     """Fail this many revert attempts before succeeding (-1: always fail)."""
+    hang_inject: bool = False
+    """Never return from inject after creating the flag (a server that stopped answering)."""
     heals_after: Duration | None = None
     """The flag goes away by itself this long after the inject (a system that
     restarts or fails over while the fault is still in force)."""
@@ -78,6 +80,8 @@ class FakeFlag:
             healer.start()
         if ctx.params.fail_inject:
             raise InjectorError("fake.flag was told to fail (fail_inject: true)")
+        if ctx.params.hang_inject:
+            await anyio.sleep_forever()
         return revert_state
 
     async def revert(self, ctx: FaultContext, revert_state: JsonValue) -> None:
