@@ -357,6 +357,14 @@ def hostile_yaml(ctx: Context) -> list[Row]:
         raise BenchError(str(exc)) from exc
 
 
+@benchmark("event-stream")
+def event_stream(ctx: Context) -> list[Row]:
+    """The runner's cost per sample and memory per sample over a synthetic hour of
+    720,000 samples, late beside early, and a recovery look beside the re-sort it
+    replaced (bench/event_stream.py)."""
+    return [] if ctx.anchors_only else _family_rows("event_stream", "benchmark")
+
+
 @benchmark("startup-run")
 def startup_run(ctx: Context) -> list[Row]:
     """Whole-process wall time and peak RSS of running the trivial experiment."""

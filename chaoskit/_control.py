@@ -248,7 +248,10 @@ class RunControl:
         while not ready():
             changed = self._changed
             wait = deadline() - time.monotonic()
-            with anyio.move_on_after(wait if wait > 0 else math.inf):
+            if wait > 0:
+                with anyio.move_on_after(wait):
+                    await changed.wait()
+            elif not ready():  # past its deadline, so time cannot make it ready: an action can
                 await changed.wait()
 
 

@@ -13,6 +13,7 @@ version 1 (chaoskit before the typed stream) and is migrated as it is read
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any, Literal
 
@@ -58,7 +59,7 @@ JOURNAL_VERSION = 2
 
 
 class EventBase(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     seq: int = 0
     event: str
@@ -293,7 +294,6 @@ Event = Annotated[
     Field(discriminator="event"),
 ]
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENTS: frozenset[str] = frozenset(
     str(model.model_fields["event"].default)
     for model in EventBase.__subclasses__() + _FaultEvent.__subclasses__()
@@ -308,9 +308,15 @@ def as_json(value: object) -> JsonValue:
     return decoded
 
 
+@functools.cache
+def _adapter() -> TypeAdapter[Event]:
+    """Built on first use: a run writes events, only readers of a journal need it."""
+    return TypeAdapter(Event)
+
+
 def parse_event(record: dict[str, Any]) -> Event:
     """The event a journal record holds; ValidationError when it holds none."""
-    return _ADAPTER.validate_python(record)
+    return _adapter().validate_python(record)
 
 
 def migrate(record: dict[str, Any], version: int) -> dict[str, Any]:

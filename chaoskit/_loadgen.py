@@ -118,6 +118,9 @@ class LoadStream:
         ledger_path = run_dir / f"writes-{spec.name}{LEDGER_SUFFIX}"
         self.ledger = WriteLedger(ledger_path) if spec.writes is not None else None
         self.sent = 0
+        self.answered = 0
+        self.failed = 0
+        """Answers, and those not acknowledged (failed or indeterminate), for a live view."""
         self.recent: RecentAnswers | None = None
         """Set (``watch``) when a ``load`` probe reads this stream."""
         self._next_seq = 0
@@ -125,6 +128,10 @@ class LoadStream:
         self._started = 0.0
         self._stopping = False
         self._stopped_at = float("inf")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     def watch(self, window: float) -> RecentAnswers:
         """Keep the answers of the last ``window`` seconds for a ``load`` probe."""
@@ -222,6 +229,8 @@ class LoadStream:
         if outcome is None:
             outcome = Outcome("indeterminate", None, "no answer within the timeout")
         self.histograms.record(done - due)
+        self.answered += 1
+        self.failed += outcome.outcome != "acknowledged"
         if self.recent is not None:
             self.recent.record(done, outcome.outcome != "acknowledged", done - due)
         counts = self._phases.setdefault(phase, _PhaseCounts())

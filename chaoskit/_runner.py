@@ -44,16 +44,17 @@ from chaoskit._events import (
 from chaoskit._faults import FaultManager, FaultRecords, RetryPolicy, bounded
 from chaoskit._gc import release_heap, settle_heap
 from chaoskit._journal import JOURNAL_NAME, Journal
+from chaoskit._live import LiveStatus, progress_line
 from chaoskit._loader import LoadedExperiment
 from chaoskit._loadgen import LoadStream
 from chaoskit._measure import measure_iteration, summarise
 from chaoskit._phases import FAULT_WINDOW, LEAD_IN, Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
 from chaoskit._recent import recent_key
+from chaoskit._recovery import RecoveryWatch
 from chaoskit._resources import RunResources
 from chaoskit._results import DataLoss, RecoveryProbeResult, RunResult, RunStatus
 from chaoskit._stream import EventStream
-from chaoskit._timeline import first_violation, recovered_at, steady_series
 from chaoskit._verdict import check_expectations
 
 __all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
@@ -182,6 +183,10 @@ class _Run:
         self._guard_active = False
         self._failing_since: dict[str, float] = {}
         self.stream.subscribe(self._check_safeguards)
+        steady_probes = [(p.name, p.scope) for p in experiment.steady_state.probes]
+        self.live = LiveStatus(steady_probes, self.streams)
+        """What a live view shows (``live.snapshot(now)``); the progress line is one."""
+        self.stream.subscribe(self.live)
 
     def _offer_recent_answers(self) -> None:
         """``load`` probes read their stream's recent answers from the resources."""
@@ -354,21 +359,11 @@ class _Run:
         return Phase.FAULTS if iteration < self.experiment.repeat else Phase.AUDIT
 
     async def _progress(self) -> None:
-        """One line a second on a terminal: phase, steady state, load."""
-        names = [p.name for p in self.experiment.steady_state.probes]
-        previous = {stream.spec.name: 0 for stream in self.streams}
+        """One line a second on a terminal: phase, steady state, faults, load."""
         for _ in range(10_000_000):
             await anyio.sleep(1.0)
-            series = steady_series(self.steady.samples[-4 * len(names) :], names)
-            steady = "steady" if series and series[-1].steady else "NOT steady"
-            parts = [f"{self.journal.now():7.1f}s {self.phases.current:<11} {steady}"]
-            for stream in self.streams:
-                rate = stream.sent - previous[stream.spec.name]
-                previous[stream.spec.name] = stream.sent
-                latency = stream.histograms.summary().get(str(self.phases.current))
-                p99 = f"{latency.p99 * 1000:.0f}ms" if latency else "-"
-                parts.append(f"{stream.spec.name} {rate}/s p99 {p99}")
-            print(" | ".join(parts), file=sys.stderr, flush=True)
+            line = progress_line(self.live.snapshot(self.journal.now()))
+            print(line, file=sys.stderr, flush=True)
 
     async def _warm_up(self) -> None:
         """Let probe and load kinds import their clients now: an import during
@@ -467,13 +462,15 @@ class _Run:
         records = self.fault_records.of(iteration)
         t_inject = min((r.t_inject for r in records if r.t_inject is not None), default=None)
         t_revert = max((r.t_revert for r in records if r.t_revert is not None), default=None)
+        samples = self.steady.samples
+        watch = RecoveryWatch(names, t_inject, t_revert, stable_for, samples)
+        seen = len(samples)
         deadline = time.monotonic() + self.experiment.recovery.timeout
         while True:
-            series = steady_series(self.steady.samples, names)
-            impact = first_violation(series, t_inject) if t_inject is not None else None
-            horizon = self.steady.horizon()
-            t_impact = impact.t if impact is not None else None
-            if recovered_at(series, t_impact, t_revert, stable_for, horizon) is not None:
+            for index in range(seen, len(samples)):  # the samples since the last look
+                watch.add(samples[index])
+            seen = len(samples)
+            if watch.recovered(self.steady.horizon()):
                 return True
             if time.monotonic() >= deadline:
                 return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,18 @@ async def test_a_run_whose_every_fault_was_skipped_tested_nothing(tmp_path: Path
     assert result.hypothesis_held is None
     assert result.measurements is None
     assert result.faults == []
+
+
+async def test_the_progress_line_follows_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held = {"name": "flag", "injector": "fake.flag", "target": "flags", "duration": "1500ms"}
+    loaded = parse_experiment(experiment(tmp_path, faults=[held]), "inline.yaml")
+    options = RunOptions(runs_dir=tmp_path / "runs", handle_signals=False, progress=True)
+    result, _ = await run_experiment(loaded, options, structlog.get_logger())
+    assert result.status is RunStatus.PASSED
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if re.match(r"^ +\d+\.\ds ", line)]
+    # the first line is due 1s into the baseline, the flag's revert 1.5s after its inject
+    # at the start of the fault phase: timers fire in order, so it is seen in force
+    assert any(" fault-phase NOT steady | flag in-force " in line for line in progress), progress

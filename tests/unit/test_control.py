@@ -171,3 +171,18 @@ async def test_after_close_every_action_is_refused(journal: Journal) -> None:
         with pytest.raises(ControlRefused, match="the run has ended"):
             act()
     assert journaled(journal) == []
+
+
+async def test_a_wait_whose_deadline_passes_while_it_looks_still_ends(journal: Journal) -> None:
+    """The step fell due between the wait's look at it and its reading of the clock
+    (a run once waited forever for a fault due at 2s this way)."""
+    control = make_control(journal)
+    looks: list[float] = []
+
+    def ready() -> bool:  # not yet at the first look; due by the time the clock is read
+        looks.append(time.monotonic())
+        return len(looks) > 1
+
+    with anyio.fail_after(5):
+        await control._until(ready, lambda: time.monotonic() - 1.0)
+    assert len(looks) >= 2
