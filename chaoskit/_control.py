@@ -207,11 +207,11 @@ class RunControl:
                 f"{action} {fault!r}: no such fault in iteration {number} (faults: {known})"
             )
         if step.state not in allowed:
+            started = step.state in (StepState.STARTING, StepState.IN_FORCE)
+            hint = " (use end)" if started and action in ("start", "skip") else ""
             raise ControlRefused(
-                f"{action} {fault!r}: it is {step.state} in iteration {number}"
-                + (" (use end)" if action in ("start", "skip") and step.state is not
-                   StepState.DONE and step.state is not StepState.SKIPPED else "")
-            )  # fmt: skip
+                f"{action} {fault!r}: it is {step.state} in iteration {number}{hint}"
+            )
         return step
 
     def _act(

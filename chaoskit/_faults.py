@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Literal, TypeVar
 
 import anyio
 from structlog.typing import FilteringBoundLogger
@@ -294,7 +294,7 @@ async def revert_with_retry(
     stream: EventStream,
     *,
     iteration: int,
-    by: Any = None,
+    by: Literal["rollback"] | None = None,
 ) -> int:
     """Revert, retrying with exponential backoff; journal every attempt.
     Returns the number of attempts; raises RevertFailed (with ``attempts`` and

@@ -34,6 +34,10 @@ class PhasedHistograms:
     def summary(self) -> dict[str, LatencySummary]:
         return {phase: _summarise(h) for phase, h in self._by_phase.items()}
 
+    def summary_of(self, phase: str) -> LatencySummary | None:
+        histogram = self._by_phase.get(phase)
+        return _summarise(histogram) if histogram is not None else None
+
 
 def _summarise(histogram: Any) -> LatencySummary:
     def at(percentile: float) -> float:

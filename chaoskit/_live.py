@@ -303,7 +303,7 @@ class LiveStatus:
         if previous is not None and now > previous[0]:
             rate = (stream.sent - previous[1]) / (now - previous[0])
         self._readings[stream.name] = (now, stream.sent)
-        latency = stream.histograms.summary().get(self.segment)
+        latency = stream.histograms.summary_of(self.segment)
         return LoadStatus(
             name=stream.name,
             sent=stream.sent,

@@ -17,7 +17,14 @@ from chaoskit._timeline import (
     steady_series,
 )
 
-__all__ = ["measure_iteration", "stats", "summarise"]
+__all__ = ["fault_span", "measure_iteration", "stats", "summarise"]
+
+
+def fault_span(faults: Sequence[FaultRecord]) -> tuple[float | None, float | None]:
+    """An iteration's first inject and last revert (None: there was none)."""
+    t_inject = min((f.t_inject for f in faults if f.t_inject is not None), default=None)
+    t_revert = max((f.t_revert for f in faults if f.t_revert is not None), default=None)
+    return t_inject, t_revert
 
 
 def measure_iteration(
@@ -36,10 +43,7 @@ def measure_iteration(
     result is known (``Sample.known_at``); each figure carries its resolution:
     the width of the window its events really fell in. An iteration cut short
     (``complete`` false: an abort) is never "tolerated": it was not watched to the end."""
-    injects = [f.t_inject for f in faults if f.t_inject is not None]
-    reverts = [f.t_revert for f in faults if f.t_revert is not None]
-    t_inject = min(injects) if injects else None
-    t_revert = max(reverts) if reverts else None
+    t_inject, t_revert = fault_span(faults)
     # what the run knew when the iteration ended: the samples that had completed
     # (a failure that counts from its start may have been caused by what came next)
     in_window = [s for s in samples if s.end <= window_end]

@@ -47,7 +47,7 @@ from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._live import LiveStatus, progress_line
 from chaoskit._loader import LoadedExperiment
 from chaoskit._loadgen import LoadStream
-from chaoskit._measure import measure_iteration, summarise
+from chaoskit._measure import fault_span, measure_iteration, summarise
 from chaoskit._phases import FAULT_WINDOW, LEAD_IN, Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
 from chaoskit._recent import recent_key
@@ -459,9 +459,7 @@ class _Run:
     async def _await_recovery(self, iteration: int) -> bool:
         stable_for = self.experiment.steady_state.stable_for
         names = [p.name for p in self.experiment.steady_state.probes]
-        records = self.fault_records.of(iteration)
-        t_inject = min((r.t_inject for r in records if r.t_inject is not None), default=None)
-        t_revert = max((r.t_revert for r in records if r.t_revert is not None), default=None)
+        t_inject, t_revert = fault_span(self.fault_records.of(iteration))
         samples = self.steady.samples
         watch = RecoveryWatch(names, t_inject, t_revert, stable_for, samples)
         seen = len(samples)
