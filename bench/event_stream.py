@@ -5,9 +5,10 @@ long run (issue 11, ADR 0018).
 
 A synthetic hour: 20 steady-state probes at 10 Hz, 720,000 samples, 30 s of
 them failing in the middle (a fault), each one taken through what a real run
-does with a sample — kept in the probe runner's list, emitted on the event
-stream, journaled (to a file in a temporary directory), and handed to the
-subscribers a run has (fault records, live status) — while the recovery wait
+does with a sample — emitted on the event stream, journaled (to a file in a
+temporary directory), and handed to the subscribers a run has (the result
+builder, which keeps it and its probe's figures; the live status) — while the
+recovery wait
 looks every 20 ms of simulated time (``RecoveryWatch``). The clock is simulated:
 nothing sleeps.
 
@@ -18,11 +19,15 @@ Figures, each beside its anchor:
   first half (goal ≤ 1.25);
 * one recovery look after 720,000 samples, beside the look chaoskit made before
   (sort every sample, ``first_violation``, ``recovered_at``), which grew with
-  the run (goal ≤ 0.01 of it).
+  the run (goal ≤ 0.01 of it);
+* ``chaoskit results`` on the hour's journal (131 MiB): reading every event and
+  folding it in one pass, beside reading its lines with ``json.loads`` alone
+  (goal ≤ 10x: each event is a validated model).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import tracemalloc
@@ -30,14 +35,15 @@ from pathlib import Path
 
 from _timing import Row
 
-from chaoskit._events import SampleTaken
-from chaoskit._faults import FaultRecords
+from chaoskit._events import PlannedProbe, RunPlan, RunStarted, SampleTaken
 from chaoskit._journal import Journal
 from chaoskit._live import LiveStatus
+from chaoskit._model import Expectations
 from chaoskit._recovery import RecoveryWatch
+from chaoskit._result_builder import ResultBuilder, rebuild_from_journal
 from chaoskit._secrets import Secrets
 from chaoskit._stream import EventStream
-from chaoskit._timeline import Sample, first_violation, recovered_at, steady_series
+from chaoskit._timeline import first_violation, recovered_at, steady_series
 
 PROBES = 20
 RATE_HZ = 10
@@ -56,9 +62,11 @@ class _Run:
         self.names = [f"probe-{i}" for i in range(PROBES)]
         self.journal = Journal(directory / "journal.jsonl", Secrets(), time.monotonic())
         self.stream = EventStream(self.journal)
-        self.stream.subscribe(FaultRecords())
+        self.builder = ResultBuilder()
+        self.stream.subscribe(self.builder)
         self.stream.subscribe(LiveStatus([(name, "target") for name in self.names]))
-        self.samples: list[Sample] = []
+        self.stream.emit(_started(self.names))
+        self.samples = self.builder.samples
         self.last_end: dict[str, float] = {}
         self.watch = RecoveryWatch(self.names, FAULT[0], FAULT[1], 1.0)
         self.next_look = 0.0
@@ -67,9 +75,6 @@ class _Run:
         t = index / (PROBES * RATE_HZ)
         name = self.names[index % PROBES]
         ok = not (FAULT[0] <= t < FAULT[1] and index % PROBES < 5)
-        sample = Sample(name, "target", t, LATENCY, ok, 200 if ok else None)
-        self.samples.append(sample)
-        self.last_end[name] = sample.end
         self.stream.emit(
             SampleTaken(
                 role="steady",
@@ -77,11 +82,13 @@ class _Run:
                 scope="target",
                 ok=ok,
                 latency=LATENCY,
-                value=sample.value,
+                value=200 if ok else None,
                 segment="baseline",
             ),
             t=t,
         )
+        sample = self.samples[-1]
+        self.last_end[name] = sample.end
         self.watch.add(sample)
         if t >= self.next_look and len(self.last_end) == PROBES:
             self.watch.recovered(min(self.last_end.values()))
@@ -89,6 +96,26 @@ class _Run:
 
     def horizon(self) -> float:
         return min(self.last_end.values())
+
+
+def _started(names: list[str]) -> RunStarted:
+    plan = RunPlan(
+        probes=[PlannedProbe(name=name, kind="http", scope="target", every=0.1) for name in names],
+        stable_for=1.0,
+        repeat=1,
+        faults=["fault"],
+        expect=Expectations(),
+    )
+    return RunStarted(
+        run_id="bench",
+        source="bench.yaml",
+        title="bench",
+        experiment=None,
+        chaoskit_version="bench",
+        pid=0,
+        started_at="",
+        plan=plan,
+    )
 
 
 def _per_sample_us(run: _Run, start: int, stop: int) -> float:
@@ -138,13 +165,36 @@ def _memory() -> tuple[float, float]:
     return (middle - base) / half, (end - middle) / (SAMPLES - half)
 
 
+def _rebuild() -> tuple[float, float]:
+    """Seconds to rebuild the results from the hour's journal (``chaoskit
+    results``: read every event, fold them), beside reading its lines as plain JSON."""
+    with tempfile.TemporaryDirectory() as directory:
+        run = _Run(Path(directory))
+        for index in range(SAMPLES):
+            run.take(index)
+        run.journal.close()
+        path = run.journal.path
+        began = time.perf_counter()
+        with path.open(encoding="utf-8") as lines:
+            parsed = sum(1 for line in lines if json.loads(line))
+        plain = time.perf_counter() - began
+        began = time.perf_counter()
+        result = rebuild_from_journal(path).result
+        rebuild = time.perf_counter() - began
+    assert parsed == SAMPLES + 1
+    assert result.probes[0].samples == SAMPLES // PROBES
+    return rebuild, plain
+
+
 def benchmark() -> list[Row]:
+    rebuild, plain = _rebuild()
     first, last, look, batch = _timing()
     first_half, second_half = _memory()
     return [
         ("per sample, last 72k of 720k", last, "µs", "first 72k", first, 1.25),
         ("memory per sample, 2nd half", second_half, "B", "1st half", first_half, 1.25),
         ("recovery look at 720k samples", look, "µs", "re-sort (before)", batch, 0.01),
+        ("results rebuilt from its journal", rebuild, "s", "json.loads of it", plain, 10.0),
     ]
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from chaoskit._events import Event, SampleTaken
 from chaoskit._gc import settle_heap
 from chaoskit._journal import Journal
 from chaoskit._loader import LoadedExperiment, parse_experiment
@@ -38,6 +39,7 @@ from chaoskit._loadgen import LoadStream
 from chaoskit._logging import configure_logging
 from chaoskit._probing import ProbeRunner
 from chaoskit._resources import RunResources
+from chaoskit._stream import EventStream
 
 PHASE = "bench"
 STOP_GRACE = 5.0  # the stream's timeout is 2 s: its requests in flight end before this
@@ -86,6 +88,14 @@ async def drive(
     spec = loaded.experiment
     origin = time.monotonic()
     journal = Journal(run_dir / "journal.jsonl", loaded.secrets, origin)
+    events = EventStream(journal)
+    failures = 0
+
+    def count_failures(event: Event) -> None:
+        nonlocal failures
+        failures += isinstance(event, SampleTaken) and not event.ok
+
+    events.subscribe(count_failures)
     resources = RunResources()
     log = configure_logging(loaded.secrets)
     targets = dict(spec.targets)
@@ -93,7 +103,7 @@ async def drive(
         spec.steady_state.probes,
         loaded.registry,
         targets,
-        journal,
+        events,
         resources,
         log,
         spec.steady_state.every,
@@ -157,7 +167,7 @@ async def drive(
     if probes:
         out["lateness"] = [late for slot in runner.slots for late in slot.lateness]
         out["samples"] = sum(slot.samples for slot in runner.slots)
-        out["probe_failures"] = sum(slot.failures for slot in runner.slots)
+        out["probe_failures"] = failures
         out["skipped_slots"] = sum(slot.skipped_slots for slot in runner.slots)
     return out
 

@@ -71,3 +71,13 @@ class RevertFailed(ChaoskitError):
         super().__init__(message)
         self.attempts = attempts
         self.error = error
+
+
+def still_applied(
+    fault: str, injector: str, target: str, attempts: int, error: str, revert_state: object
+) -> str:
+    """How a fault left applied is told (results' ``left_applied``, the error)."""
+    return (
+        f"fault {fault!r} ({injector} on {target}) is still applied after {attempts} "
+        f"revert attempts: {error}; revert state: {revert_state}"
+    )

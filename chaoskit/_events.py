@@ -19,7 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
+from chaoskit._model import Expectations
 from chaoskit._phases import Phase
+from chaoskit._results import LoadSummary
 
 __all__ = [
     "EVENTS",
@@ -41,21 +43,26 @@ __all__ = [
     "FaultReverted",
     "FaultStarted",
     "FaultVerified",
+    "IterationEnded",
+    "LoadFigures",
     "PhaseChanged",
+    "PlannedProbe",
     "RollbackFault",
     "RollbackFinished",
     "RollbackStarted",
     "RunError",
     "RunFinished",
+    "RunPlan",
     "RunStarted",
     "SafeguardTripped",
     "SampleTaken",
+    "SlotsMissed",
     "as_json",
     "migrate",
     "parse_event",
 ]
 
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3
 
 
 class EventBase(BaseModel):
@@ -65,6 +72,30 @@ class EventBase(BaseModel):
     event: str
     t: float = 0.0
     wall: float = 0.0
+
+
+class PlannedProbe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    name: str
+    kind: str
+    scope: Literal["target", "outside"]
+    every: float = Field(description="its sample interval, the default applied")
+    unit: str | None = Field(None, description="of its values, for a probe that measures")
+
+
+class RunPlan(BaseModel):
+    """What a run's results are judged by, resolved at its start (defaults
+    applied, each probe's unit from its plugin): results are rebuilt from the
+    journal with this alone, no plugin needed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    probes: list[PlannedProbe] = Field(description="the steady-state probes")
+    stable_for: float
+    repeat: int
+    faults: list[str] = Field(description="the faults' names; none: no iteration is run")
+    expect: Expectations
 
 
 class RunStarted(EventBase):
@@ -79,6 +110,7 @@ class RunStarted(EventBase):
     chaoskit_version: str
     pid: int
     started_at: str
+    plan: RunPlan | None = Field(None, description="None before journal version 3")
 
 
 class PhaseChanged(EventBase):
@@ -104,6 +136,30 @@ class SampleTaken(EventBase):
     value: JsonValue = None
     detail: str = ""
     segment: str = Field("", description="the segment its figures went to ('' before v2)")
+
+
+class SlotsMissed(EventBase):
+    """A sample overran its interval: the probe's next ``missed`` slots are skipped."""
+
+    event: Literal["slots_missed"] = "slots_missed"
+    probe: str
+    missed: int
+
+
+class IterationEnded(EventBase):
+    """An iteration's recovery wait is over (``complete``), or an abort or error
+    cut the iteration short."""
+
+    event: Literal["iteration_ended"] = "iteration_ended"
+    iteration: int
+    complete: bool
+
+
+class LoadFigures(EventBase):
+    """A load stream's figures once it has stopped."""
+
+    event: Literal["load_figures"] = "load_figures"
+    summary: LoadSummary
 
 
 class _FaultEvent(EventBase):
@@ -169,6 +225,7 @@ class FaultRevertAttemptFailed(_FaultEvent):
 
 class FaultRevertFailed(_FaultEvent):
     event: Literal["fault_revert_failed"] = "fault_revert_failed"
+    attempts: int = 0
     error: str
     revert_state: JsonValue
     by: Literal["rollback"] | None = None
@@ -225,6 +282,7 @@ class Audited(EventBase):
     duplicated: int | None
     unverified: int
     data_loss_rate: float
+    lost_ids: list[str] = Field(default_factory=list, description="the first lost ids")
     audit_seconds: float
 
 
@@ -272,6 +330,9 @@ Event = Annotated[
     | PhaseChanged
     | BaselineJudged
     | SampleTaken
+    | SlotsMissed
+    | IterationEnded
+    | LoadFigures
     | FaultStarted
     | FaultIntent
     | FaultInjected
@@ -322,10 +383,12 @@ def parse_event(record: dict[str, Any]) -> Event:
 def migrate(record: dict[str, Any], version: int) -> dict[str, Any]:
     """A record of journal ``version`` as the current version writes it.
 
-    Version 1 (no ``journal_version``) wrote the same records with fewer
-    fields: every one added since has a default, so nothing needs rewriting.
+    Version 1 (no ``journal_version``) and 2 wrote the same records with fewer
+    fields (and fewer kinds): every field added since has a default, so nothing
+    needs rewriting. Their ``run_started`` has no ``plan``: their results cannot
+    be rebuilt.
     """
-    if version == 1 and record.get("event") == "run_started":
+    if version < JOURNAL_VERSION and record.get("event") == "run_started":
         return {**record, "journal_version": JOURNAL_VERSION}
     return record
 

@@ -19,7 +19,13 @@ import anyio
 from structlog.typing import FilteringBoundLogger
 
 from chaoskit._control import RunControl
-from chaoskit._errors import CallTimedOut, FaultNotInForce, InjectorError, RevertFailed
+from chaoskit._errors import (
+    CallTimedOut,
+    FaultNotInForce,
+    InjectorError,
+    RevertFailed,
+    still_applied,
+)
 from chaoskit._events import (
     Event,
     FaultInjected,
@@ -312,21 +318,21 @@ async def revert_with_retry(
             )
             ctx.log.warning("revert attempt failed", attempt=attempt, error=error)
             if attempt == policy.attempts:
+                state = as_json(revert_state)
                 stream.emit(
                     FaultRevertFailed(
                         fault=name,
                         iteration=iteration,
+                        attempts=attempt,
                         error=error,
-                        revert_state=as_json(revert_state),
+                        revert_state=state,
                         by=by,
                     ),
                     durable=True,
                 )
                 injector_name = getattr(injector, "name", type(injector).__name__)
                 raise RevertFailed(
-                    f"fault {name!r} ({injector_name} on {ctx.target_name}) is still "
-                    f"applied after {attempt} revert attempts: {error}; "
-                    f"revert state: {revert_state}",
+                    still_applied(name, injector_name, ctx.target_name, attempt, error, state),
                     attempts=attempt,
                     error=error,
                 ) from exc

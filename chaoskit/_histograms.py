@@ -3,7 +3,6 @@ cheap to record at thousands of values a second)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from chaoskit._results import LatencySummary
@@ -18,12 +17,11 @@ _DIGITS = 3
 class PhasedHistograms:
     """One HDR histogram per phase; values are seconds, stored as microseconds."""
 
-    def __init__(self, phase_of: Callable[[], str]) -> None:
-        self._phase_of = phase_of
+    def __init__(self) -> None:
         self._by_phase: dict[str, Any] = {}
 
-    def record(self, seconds: float) -> None:
-        histogram = self._by_phase.get(phase := self._phase_of())
+    def record(self, seconds: float, phase: str) -> None:
+        histogram = self._by_phase.get(phase)
         if histogram is None:
             from hdrh.histogram import HdrHistogram
 

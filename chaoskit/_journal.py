@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -157,7 +158,9 @@ class JournalScan:
         return [problem for problem in self.problems if not problem.torn]
 
 
-def scan_journal(path: Path) -> JournalScan:
+def scan_journal(
+    path: Path, into: Callable[[Event | Malformed], None] | None = None
+) -> JournalScan:
     """Every complete record, and every line that is not one.
 
     A line is *torn* (see :class:`JournalProblem`) when it is the last line or is
@@ -165,52 +168,76 @@ def scan_journal(path: Path) -> JournalScan:
     rollback, and each begins on a fresh line. A torn fragment that an older
     rollback appended to directly (``{"seq":7,"ev{"seq":1,...}``) is split: the
     complete record after the fragment is kept.
+
+    With ``into``, each item is handed to it in journal order and neither the
+    records nor the items are kept: a journal of any length is read in bounded
+    memory (``chaoskit results`` on an hour of samples).
     """
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         raise UserError(f"{path}: no journal here (expected a run directory)") from None
     scan = JournalScan()
-    numbers: list[int] = []
-    unreadable: list[tuple[int, str]] = []
-    lines = text.splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        record = _parse(line)
-        if record is None:
-            glued = line.rfind('{"seq":', 1)
-            record = _parse(line[glued:]) if glued > 0 else None
-            if record is None:
-                unreadable.append((number, line))
+    with handle:
+        scan.version = _version(path, _run_started(handle))
+        handle.seek(0)
+        keep = into if into is not None else scan.items.append
+        pending: tuple[int, str] | None = None
+        """An unreadable line: torn or corrupt, as the line after it tells."""
+        number = 0
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
                 continue
-            torn = record.get("event") == "rollback_started"
-            scan.problems.append(JournalProblem(number, torn, _excerpt(line[:glued])))
-        elif (
-            unreadable
-            and unreadable[-1][0] == number - 1
-            and record.get("event") == "rollback_started"
-        ):
-            previous = unreadable.pop()[1]
-            scan.problems.append(JournalProblem(number - 1, True, _excerpt(previous)))
-        scan.records.append(record)
-        numbers.append(number)
-    for number, line in unreadable:
-        scan.problems.append(JournalProblem(number, number == len(lines), _excerpt(line)))
+            record = _parse(line)
+            glued = 0
+            if record is None:
+                glued = line.rfind('{"seq":', 1)
+                record = _parse(line[glued:]) if glued > 0 else None
+            if record is None:
+                if pending is not None:
+                    scan.problems.append(JournalProblem(pending[0], False, _excerpt(pending[1])))
+                pending = (number, line)
+                continue
+            starts_rollback = record.get("event") == "rollback_started"
+            if pending is not None:
+                torn = glued == 0 and pending[0] == number - 1 and starts_rollback
+                scan.problems.append(JournalProblem(pending[0], torn, _excerpt(pending[1])))
+                pending = None
+            if glued:
+                scan.problems.append(
+                    JournalProblem(number, starts_rollback, _excerpt(line[:glued]))
+                )
+            if into is None:
+                scan.records.append(record)
+            keep(_item(number, record, scan.version))
+        if pending is not None:
+            scan.problems.append(
+                JournalProblem(pending[0], pending[0] == number, _excerpt(pending[1]))
+            )
     scan.problems.sort(key=lambda problem: problem.line)
-    scan.version = _version(path, scan.records)
-    for number, record in zip(numbers, scan.records, strict=True):
-        try:
-            scan.items.append(parse_event(migrate(record, scan.version)))
-        except ValidationError as exc:
-            scan.items.append(Malformed(number, record, problem_of(exc, record)))
     return scan
 
 
-def _version(path: Path, records: list[dict[str, Any]]) -> int:
+def _item(number: int, record: dict[str, Any], version: int) -> Event | Malformed:
+    try:
+        return parse_event(migrate(record, version))
+    except ValidationError as exc:
+        return Malformed(number, record, problem_of(exc, record))
+
+
+def _run_started(lines: Iterable[str]) -> dict[str, Any]:
+    """The first run_started record (the first line, in a journal chaoskit wrote)."""
+    for line in lines:
+        record = _parse(line.strip()) if '"run_started"' in line else None
+        if record is not None and record.get("event") == "run_started":
+            return record
+    return {}
+
+
+def _version(path: Path, started: dict[str, Any]) -> int:
     """The journal version its run wrote (1: before it was recorded); UserError
     for a version this chaoskit does not know."""
-    started = next((r for r in records if r.get("event") == "run_started"), {})
     version = started.get("journal_version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise UserError(f"{path}: journal_version {version!r} is not a journal version")

@@ -113,7 +113,7 @@ class LoadStream:
         self._origin = clock_origin
         self._prefix = id_prefix
         self._random = random.Random()
-        self.histograms = PhasedHistograms(phase_of)
+        self.histograms = PhasedHistograms()
         self._phases: dict[str, _PhaseCounts] = {}
         ledger_path = run_dir / f"writes-{spec.name}{LEDGER_SUFFIX}"
         self.ledger = WriteLedger(ledger_path) if spec.writes is not None else None
@@ -228,7 +228,7 @@ class LoadStream:
         done = time.monotonic()
         if outcome is None:
             outcome = Outcome("indeterminate", None, "no answer within the timeout")
-        self.histograms.record(done - due)
+        self.histograms.record(done - due, self._phase_of())
         self.answered += 1
         self.failed += outcome.outcome != "acknowledged"
         if self.recent is not None:

@@ -16,16 +16,13 @@ import anyio
 from structlog.typing import FilteringBoundLogger
 
 from chaoskit._errors import ChaoskitError
-from chaoskit._events import SampleTaken
-from chaoskit._histograms import PhasedHistograms
+from chaoskit._events import SampleTaken, SlotsMissed
 from chaoskit._model import ProbeSpec
 from chaoskit._plugin_api import Observation, Probe, ProbeContext, TargetSpec, latency_verdict
 from chaoskit._registry import Registry
 from chaoskit._resources import RunResources
-from chaoskit._results import ProbeSummary
 from chaoskit._stream import EventStream
 from chaoskit._timeline import Sample
-from chaoskit._values import PhasedValues
 
 __all__ = ["ProbeCrashed", "ProbeRunner", "ProbeSlot"]
 
@@ -40,43 +37,25 @@ class ProbeCrashed(ChaoskitError):
 
 @dataclass
 class ProbeSlot:
+    """One probe's schedule. What its samples show is told as events; the
+    results' figures of a probe are built from those (``ResultBuilder``)."""
+
     spec: ProbeSpec
     probe: Probe
     every: float
     timeout: float
     target: TargetSpec | None
     samples: int = 0
-    failures: int = 0
     skipped_slots: int = 0
-    latency_max: float | None = None
-    last_detail: str = ""
     last_end: float | None = None
     """When its latest sample completed."""
-    histograms: PhasedHistograms | None = None
-    values: PhasedValues | None = None
     context: ProbeContext | None = None
     lateness: list[float] = field(default_factory=list)
     """How late each sample started after its intended time (scheduler jitter)."""
 
-    def summary(self) -> ProbeSummary:
-        return ProbeSummary(
-            name=self.spec.name,
-            kind=self.spec.probe_kind,
-            scope=self.spec.scope,
-            every=self.every,
-            samples=self.samples,
-            failures=self.failures,
-            skipped_slots=self.skipped_slots,
-            latency_max=self.latency_max,
-            last_detail=self.last_detail,
-            latency=self.histograms.summary() if self.histograms is not None else {},
-            unit=getattr(self.probe, "value_unit", None),
-            values=self.values.summary() if self.values is not None else {},
-        )
-
 
 class ProbeRunner:
-    """Runs a set of probes; collects their samples; tells the stream of each one."""
+    """Runs a set of probes on their schedules; tells the stream of each sample."""
 
     def __init__(
         self,
@@ -91,12 +70,6 @@ class ProbeRunner:
         phase_of: Callable[[], str] | None = None,
     ) -> None:
         self.slots = [_slot(spec, registry, targets, default_every) for spec in specs]
-        if phase_of is not None:
-            for slot in self.slots:
-                slot.histograms = PhasedHistograms(phase_of)
-                if getattr(slot.probe, "value_unit", None) is not None:
-                    slot.values = PhasedValues(phase_of)
-        self.samples: list[Sample] = []
         self._stream = stream
         self._phase_of = phase_of
         self._resources = resources
@@ -162,15 +135,6 @@ class ProbeRunner:
     def _record(self, slot: ProbeSlot, sample: Sample) -> None:
         slot.samples += 1
         slot.last_end = sample.end
-        slot.latency_max = max(slot.latency_max or 0.0, sample.latency)
-        if slot.histograms is not None:
-            slot.histograms.record(sample.latency)
-        if slot.values is not None:
-            slot.values.record(sample.value)
-        if not sample.ok:
-            slot.failures += 1
-            slot.last_detail = sample.detail
-        self.samples.append(sample)
         self._stream.emit(
             SampleTaken(
                 role=self._role,
@@ -207,6 +171,7 @@ class ProbeRunner:
                 missed = int(late // slot.every) + 1
                 slot.skipped_slots += missed
                 due += missed * slot.every
+                self._stream.emit(SlotsMissed(probe=slot.spec.name, missed=missed))
 
 
 def _slot(

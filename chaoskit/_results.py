@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "RESULTS_NAME",
     "SCHEMA_VERSION",
     "Breach",
     "DataLoss",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+RESULTS_NAME = "results.json"
 
 
 class RunStatus(StrEnum):

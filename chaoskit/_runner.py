@@ -5,7 +5,8 @@ timeout — leads through ``FaultManager.revert_all`` under a shielded cancel sc
 
 The phases are a table of handlers (``_HANDLERS``), each returning the phase
 that follows; what happens is told as events on one stream (ADR 0018), which
-the journal, the fault records, the safeguards and the phase machine follow.
+the journal, the result builder, the safeguards, the live status and the phase
+machine follow. The result is the builder's: a function of the events alone.
 A controller (``RunOptions.controller``) steers the steps (``RunControl``).
 """
 
@@ -34,32 +35,35 @@ from chaoskit._events import (
     BaselineJudged,
     Event,
     FaultInjected,
+    IterationEnded,
+    LoadFigures,
     PhaseChanged,
+    PlannedProbe,
     RunError,
     RunFinished,
+    RunPlan,
     RunStarted,
     SafeguardTripped,
     SampleTaken,
 )
-from chaoskit._faults import FaultManager, FaultRecords, RetryPolicy, bounded
+from chaoskit._faults import FaultManager, RetryPolicy, bounded
 from chaoskit._gc import release_heap, settle_heap
 from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._live import LiveStatus, progress_line
 from chaoskit._loader import LoadedExperiment
 from chaoskit._loadgen import LoadStream
-from chaoskit._measure import fault_span, measure_iteration, summarise
+from chaoskit._measure import fault_span
 from chaoskit._phases import FAULT_WINDOW, LEAD_IN, Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
 from chaoskit._recent import recent_key
 from chaoskit._recovery import RecoveryWatch
 from chaoskit._resources import RunResources
-from chaoskit._results import DataLoss, RecoveryProbeResult, RunResult, RunStatus
+from chaoskit._result_builder import ResultBuilder
+from chaoskit._results import RESULTS_NAME, RunResult
 from chaoskit._stream import EventStream
-from chaoskit._verdict import check_expectations
 
 __all__ = ["RESULTS_NAME", "RunOptions", "run_experiment"]
 
-RESULTS_NAME = "results.json"
 _POLL = 0.02
 _WARM_UP_TIMEOUT = 30.0
 _ABORT_AUDIT_LIMIT = 300.0
@@ -95,17 +99,6 @@ def _new_run_id(title: str) -> str:
     return f"{stamp}-{slug}-{secrets.token_hex(3)}"
 
 
-@dataclass
-class _Window:
-    iteration: int
-    start: float
-    end: float | None = None
-    complete: bool = False
-    """It ran to its end (recovered or timed out), not cut short by an abort."""
-    skipped: bool = False
-    """A controller skipped every fault of it: nothing to measure or wait for."""
-
-
 class _Run:
     def __init__(
         self, loaded: LoadedExperiment, options: RunOptions, log: FilteringBoundLogger
@@ -123,9 +116,11 @@ class _Run:
         self.stream = EventStream(self.journal)
         self.log = log.bind(experiment=experiment.title, run_id=self.run_id)
         self.phases = PhaseMachine()
-        self.fault_records = FaultRecords()
         self.stream.subscribe(self._follow)
-        self.stream.subscribe(self.fault_records)
+        self.record = ResultBuilder()
+        """What the events tell so far: the steady samples, the fault records, and
+        the result (``record.result()``), which is a function of the events alone."""
+        self.stream.subscribe(self.record)
         self.resources = RunResources()
         self.control = RunControl(self.stream, self._abort)
         iterations = experiment.repeat if experiment.faults else 0
@@ -155,15 +150,10 @@ class _Run:
         self.abort_scope = anyio.CancelScope()
         self.audit_scope = anyio.CancelScope()
         self.abort_reason: str | None = None
-        self.aborted_in: str | None = None
         self._iteration_no = 0
         self._load_done: anyio.Event | None = None
         self._watchers: TaskGroup
         self.error: BaseException | None = None
-        self.baseline_steady: bool | None = None
-        self.windows: list[_Window] = []
-        self.recovery_results: list[RecoveryProbeResult] = []
-        self.left_applied: list[str] = []
         self.streams = [
             LoadStream(
                 spec,
@@ -178,7 +168,6 @@ class _Run:
             for spec in experiment.load
         ]
         self._offer_recent_answers()
-        self.data_loss: list[DataLoss] = []
         self._guards = {g.probe: g.abort_if_failing_for for g in experiment.safeguards}
         self._guard_active = False
         self._failing_since: dict[str, float] = {}
@@ -214,6 +203,7 @@ class _Run:
                 chaoskit_version=_VERSION,
                 pid=os.getpid(),
                 started_at=self.started_at,
+                plan=self._plan(),
             ),
             durable=True,
         )
@@ -229,7 +219,7 @@ class _Run:
                 finally:
                     self.control.close()
                     with anyio.CancelScope(shield=True):
-                        self.left_applied = await self.faults.revert_all()
+                        await self.faults.revert_all()
                     try:
                         await self._audit_after_abort()
                     finally:
@@ -256,7 +246,6 @@ class _Run:
                         self._abort(f"run timeout of {self.options.timeout:g}s reached")
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported in results
                 self.error = _most_telling(exc)
-                self.aborted_in = self.aborted_in or self._where()
                 self.stream.emit(RunError(error=_describe(self.error)), durable=True)
                 self.log.error("run failed", error=_describe(self.error))
 
@@ -314,8 +303,7 @@ class _Run:
         self._watchers.start_soon(self.steady.run)
         if self.options.progress:
             self._watchers.start_soon(self._progress)
-        self.baseline_steady = await self._baseline()
-        if not self.baseline_steady:
+        if not await self._baseline():
             self.log.warning("steady state does not hold at baseline; nothing injected")
             await self._stop_load(self._load_done)
             self._watchers.cancel_scope.cancel()
@@ -328,28 +316,26 @@ class _Run:
         self._fault_in_force = False
         self._iteration_no = iteration
         self._move(Phase.FAULTS, iteration)
-        self.windows.append(_Window(iteration, self.journal.now()))
         self._guard_active = True
         self._failing_since.clear()
         try:
             await self.faults.run_iteration(iteration)
         except BaseException:
-            self.windows[-1].end = self.journal.now()
+            self.stream.emit(IterationEnded(iteration=iteration, complete=False))
             raise
-        if not self.fault_records.of(iteration):
-            self.windows[-1].skipped = True
+        if self.record.skipped(iteration):
             self.log.info("every fault of the iteration was skipped", iteration=iteration)
         return Phase.RECOVERY
 
     async def _recovery_phase(self) -> Phase:
         iteration = self._iteration_no
-        window = self.windows[-1]
+        complete = False
         try:
             self._move(Phase.RECOVERY, iteration)
-            recovered = window.skipped or await self._await_recovery(iteration)
-            window.complete = True
+            recovered = self.record.skipped(iteration) or await self._await_recovery(iteration)
+            complete = True
         finally:
-            window.end = self.journal.now()
+            self.stream.emit(IterationEnded(iteration=iteration, complete=complete))
         self._guard_active = False
         if not recovered:
             self.log.warning(
@@ -411,7 +397,7 @@ class _Run:
         question. Audited once every fault is reverted; a second signal stops it."""
         if self.abort_reason is None and self.error is None:
             return
-        if self.data_loss or not any(s.ledger is not None and s.sent for s in self.streams):
+        if self.record.data_loss or not any(s.ledger is not None and s.sent for s in self.streams):
             return
         if self.phases.current in (Phase.AUDIT, Phase.VERDICT):
             return
@@ -438,8 +424,7 @@ class _Run:
                 dict(self.experiment.targets),
                 self.resources,
             )
-            self.data_loss.append(result)
-            self.stream.emit(Audited(**result.model_dump(exclude={"lost_ids"})), durable=True)
+            self.stream.emit(Audited(**result.model_dump()), durable=True)
 
     async def _baseline(self) -> bool:
         steady_state = self.experiment.steady_state
@@ -450,7 +435,7 @@ class _Run:
             if time.monotonic() >= deadline and self.steady.has_sampled_all():
                 break
             await anyio.sleep(_POLL)
-        failures = [s for s in self.steady.samples if not s.ok]
+        failures = [s for s in self.record.samples if not s.ok]
         for sample in failures[:5]:
             self.log.warning("baseline sample failed", probe=sample.probe, detail=sample.detail)
         self.stream.emit(BaselineJudged(steady=not failures and self.steady.has_sampled_all()))
@@ -459,8 +444,8 @@ class _Run:
     async def _await_recovery(self, iteration: int) -> bool:
         stable_for = self.experiment.steady_state.stable_for
         names = [p.name for p in self.experiment.steady_state.probes]
-        t_inject, t_revert = fault_span(self.fault_records.of(iteration))
-        samples = self.steady.samples
+        t_inject, t_revert = fault_span(self.record.faults.of(iteration))
+        samples = self.record.samples
         watch = RecoveryWatch(names, t_inject, t_revert, stable_for, samples)
         seen = len(samples)
         deadline = time.monotonic() + self.experiment.recovery.timeout
@@ -488,26 +473,14 @@ class _Run:
             self.experiment.steady_state.every,
             "recovery",
         )
-        for slot in runner.slots:
-            sample = await runner.sample(slot)
-            self.recovery_results.append(
-                RecoveryProbeResult(
-                    name=sample.probe, ok=sample.ok, value=sample.value, detail=sample.detail
-                )
-            )
+        for slot in runner.slots:  # each told as a sample: the result reads them there
+            await runner.sample(slot)
 
     # -- aborts -----------------------------------------------------------------
-
-    def _where(self) -> str:
-        phase = self.phases.current
-        if self.experiment.repeat > 1 and phase in (Phase.FAULTS, Phase.RECOVERY):
-            return f"{phase} of iteration {self._iteration_no}"
-        return str(phase)
 
     def _abort(self, reason: str) -> None:
         if self.abort_reason is None:
             self.abort_reason = reason
-            self.aborted_in = self._where()
             self.stream.emit(Aborted(reason=reason), durable=True)
             self.log.warning("aborting; reverting every fault", reason=reason)
         elif self.phases.current is Phase.AUDIT:
@@ -542,98 +515,41 @@ class _Run:
     # -- verdict ----------------------------------------------------------------
 
     def _finish(self) -> RunResult:
+        for stream in self.streams:
+            self.stream.emit(LoadFigures(summary=stream.summary()))
         if self.phases.current is not Phase.VERDICT:
             self._move(Phase.VERDICT)
-        experiment = self.experiment
-        steady = experiment.steady_state
-        names = [p.name for p in steady.probes]
-        outside = [p.name for p in steady.probes if p.scope == "outside"]
-        target = [p.name for p in steady.probes if p.scope == "target"]
-        iterations = [
-            measure_iteration(
-                window.iteration,
-                self.steady.samples,
-                names,
-                outside,
-                target,
-                self.fault_records.of(window.iteration),
-                steady.stable_for,
-                window.end if window.end is not None else self.journal.now(),
-                window.complete,
-            )
-            for window in self.windows
-            if not window.skipped
-        ]
-        measurements = summarise(iterations, self.steady.resolution) if iterations else None
-        load = [stream.summary() for stream in self.streams]
-        expectations = check_expectations(experiment.expect, measurements, load, self.data_loss)
-        if self.abort_reason is not None or self.error is not None:
-            # what it could measure is kept; whether it meets the bar is not judged
-            expectations = [e.model_copy(update={"met": None}) for e in expectations]
-        held: bool | None = None
-        if self._tested() and self.abort_reason is None and self.error is None:
-            expected_iterations = experiment.repeat if experiment.faults else 0
-            expected_iterations -= sum(window.skipped for window in self.windows)
-            held = (
-                len(iterations) == expected_iterations
-                and all(it.recovered for it in iterations)
-                and all(r.ok for r in self.recovery_results)
-            )
-        status, reason = self._status(held, all(e.met is True for e in expectations))
-        result = RunResult(
-            chaoskit_version=_VERSION,
-            run_id=self.run_id,
-            title=experiment.title,
-            source=self.loaded.source,
-            status=status,
-            exit_code=status.exit_code,
-            reason=reason,
-            started_at=self.started_at,
-            duration=round(self.journal.now(), 6),
-            phases=self.phases.history,
-            aborted_in=self.aborted_in,
-            baseline_steady=self.baseline_steady,
-            hypothesis_held=held,
-            faults=self.fault_records.records,
-            probes=[slot.summary() for slot in self.steady.slots],
-            recovery_probes=self.recovery_results,
-            measurements=measurements,
-            expectations=expectations,
-            left_applied=self.left_applied,
-            load=load,
-            data_loss=self.data_loss,
-        )
+        result = self.record.result()
         text = result.model_dump_json(indent=2)
         (self.directory / RESULTS_NAME).write_text(self.loaded.secrets.redact(text) + "\n")
         self.stream.emit(
-            RunFinished(status=str(status), exit_code=status.exit_code, reason=reason),
+            RunFinished(
+                status=str(result.status), exit_code=result.exit_code, reason=result.reason
+            ),
             durable=True,
         )
         return result
 
-    def _tested(self) -> bool:
-        """The baseline held and some fault was started (not every one skipped)."""
-        skipped = bool(self.windows) and all(window.skipped for window in self.windows)
-        return bool(self.baseline_steady) and not skipped
-
-    def _status(self, held: bool | None, expectations_met: bool) -> tuple[RunStatus, str]:
-        if self.left_applied:
-            return RunStatus.DIRTY, "revert failed; faults left applied: " + "; ".join(
-                self.left_applied
+    def _plan(self) -> RunPlan:
+        """What the result is judged by (journaled: results are rebuilt with it)."""
+        experiment = self.experiment
+        probes = [
+            PlannedProbe(
+                name=slot.spec.name,
+                kind=slot.spec.probe_kind,
+                scope=slot.spec.scope,
+                every=slot.every,
+                unit=getattr(slot.probe, "value_unit", None),
             )
-        if self.abort_reason is not None:
-            return RunStatus.ABORTED, self.abort_reason
-        if self.error is not None:
-            return RunStatus.ABORTED, _describe(self.error)
-        if self.baseline_steady is False:
-            return RunStatus.UNSTEADY_BASELINE, "steady state did not hold at baseline"
-        if self.baseline_steady and not self._tested():
-            return RunStatus.ABORTED, "every fault was skipped: the hypothesis was not tested"
-        if not held:
-            return RunStatus.FAILED, "steady state not restored, or a recovery probe failed"
-        if not expectations_met:
-            return RunStatus.FAILED, "expectations not met"
-        return RunStatus.PASSED, ""
+            for slot in self.steady.slots
+        ]
+        return RunPlan(
+            probes=probes,
+            stable_for=experiment.steady_state.stable_for,
+            repeat=experiment.repeat,
+            faults=[fault.name for fault in experiment.faults],
+            expect=experiment.expect,
+        )
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -3,7 +3,7 @@ probes (and any probe whose value is a number) report, for results.json."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from chaoskit._plugin_api import JsonValue
 from chaoskit._results import ValueSummary
@@ -28,12 +28,11 @@ def readings(value: JsonValue) -> Iterator[tuple[str, float]]:
 class PhasedValues:
     """Running count, min, max and sum of each reading, per phase."""
 
-    def __init__(self, phase_of: Callable[[], str]) -> None:
-        self._phase_of = phase_of
+    def __init__(self) -> None:
         self._by_phase: dict[str, dict[str, list[float]]] = {}
         self._names: set[str] = set()
 
-    def record(self, value: JsonValue) -> None:
+    def record(self, value: JsonValue, phase: str) -> None:
         stats = None
         for name, number in readings(value):
             if name not in self._names:
@@ -41,7 +40,7 @@ class PhasedValues:
                     continue
                 self._names.add(name)
             if stats is None:
-                stats = self._by_phase.setdefault(self._phase_of(), {})
+                stats = self._by_phase.setdefault(phase, {})
             entry = stats.get(name)
             if entry is None:
                 stats[name] = [1.0, number, number, number]

@@ -70,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir")
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
 
+    results = sub.add_parser(
+        "results",
+        help="rebuild a run's results.json from its journal (a killed or crashed run too)",
+        epilog="exit codes: as chaoskit run's for the run's status (0 held · 1 failed · "
+        "3 aborted, or ended without a verdict · 4 a fault left applied) · 2 no journal, "
+        "or one that cannot be rebuilt",
+    )
+    results.add_argument("run_dir")
+    results.add_argument(
+        "--output", "-o", help="write to this file instead of RUN_DIR/results.json"
+    )
+    results.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead of the summary"
+    )
+
     rollback = sub.add_parser(
         "rollback",
         help="revert what a crashed run left applied",
@@ -289,6 +304,29 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _cmd_results(args: argparse.Namespace) -> int:
+    from chaoskit._journal import JOURNAL_NAME
+    from chaoskit._result_builder import rebuild_from_journal
+    from chaoskit._results import RESULTS_NAME
+    from chaoskit._summary import render_summary
+
+    run_dir = _run_dir(args.run_dir)
+    path = run_dir / JOURNAL_NAME
+    rebuilt = rebuild_from_journal(path)
+    for warning in rebuilt.warnings:
+        print(f"chaoskit: warning: {warning}", file=sys.stderr)
+    result = rebuilt.result
+    text = result.model_dump_json(indent=2) + "\n"
+    output = Path(args.output) if args.output else run_dir / RESULTS_NAME
+    output.write_text(text, encoding="utf-8")
+    if args.json:
+        sys.stdout.write(text)
+    else:
+        print(render_summary(result, run_dir))
+        print(f"  rebuilt from {path} into {output}")
+    return result.exit_code
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
 
     from chaoskit._export import timeline_csv
@@ -341,6 +379,7 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "plugins": _cmd_plugins,
     "rollback": _cmd_rollback,
+    "results": _cmd_results,
     "export": _cmd_export,
     "lab": _cmd_lab,
 }

@@ -191,6 +191,61 @@ def test_kill_9_then_rollback_reverts_and_is_safe_twice(tmp_path: Path) -> None:
     assert "nothing to do" in out
 
 
+def test_results_of_a_killed_run_are_rebuilt_from_its_journal(tmp_path: Path) -> None:
+    """kill -9 mid-fault leaves no results.json; ``chaoskit results`` rebuilds
+    them up to the last event: the fault still applied (DIRTY, exit 4) until a
+    rollback, then ABORTED (exit 3), and never a verdict on the expectations."""
+    path = write_experiment(tmp_path, [flag_fault("60s")], COUNT_PROBE, expect={"mttr": "< 1m"})
+    run = start_chaoskit(["run", str(path)], tmp_path)
+    wait_for_event(run, "fault_injected")
+    run.send(signal.SIGKILL)
+    run.finish()
+    run_dir = run.run_dir()
+    assert run_dir is not None
+    assert not (run_dir / "results.json").exists()
+    code, out, err = run_chaoskit(["results", str(run_dir)], tmp_path)
+    assert code == 4, out + err
+    result = results(tmp_path)
+    assert result["status"] == "dirty"
+    assert str(result["reason"]).startswith("the run ended without a verdict (killed or crashed")
+    assert result["aborted_in"] == "fault-phase"
+    [left] = result["left_applied"]  # type: ignore[misc]
+    assert "fault 'flag' (fake.flag on flags) was never reverted" in left
+    [fault] = result["faults"]  # type: ignore[misc]
+    assert fault["t_inject"] is not None
+    assert fault["reverted"] is False
+    [expectation] = result["expectations"]  # type: ignore[misc]
+    assert expectation["met"] is None
+    assert "DIRTY" in out
+    assert "rebuilt from" in out
+
+    code, out, err = run_chaoskit(["rollback", str(run_dir)], tmp_path)
+    assert code == 0, out + err
+    code, out, err = run_chaoskit(["results", str(run_dir), "--json"], tmp_path)
+    assert code == 3, out + err
+    assert json.loads(out) == results(tmp_path)
+    assert results(tmp_path)["left_applied"] == []
+    assert results(tmp_path)["status"] == "aborted"
+
+
+def test_results_of_a_finished_run_rebuild_byte_for_byte(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, [flag_fault()], COUNT_PROBE)
+    code, out, err = run_chaoskit(["run", str(path)], tmp_path)
+    assert code == 0, out + err
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    written = (run_dir / "results.json").read_text()
+    rebuilt = tmp_path / "rebuilt.json"
+    code, out, err = run_chaoskit(["results", str(run_dir), "-o", str(rebuilt)], tmp_path)
+    assert code == 0, out + err
+    assert rebuilt.read_text() == written
+
+
+def test_results_of_a_dir_without_a_journal_exits_2(tmp_path: Path) -> None:
+    code, _, err = run_chaoskit(["results", str(tmp_path)], tmp_path)
+    assert code == 2
+    assert "no journal here" in err
+
+
 def test_rollback_of_a_missing_dir_exits_2(tmp_path: Path) -> None:
     code, _, err = run_chaoskit(["rollback", str(tmp_path / "nope")], tmp_path)
     assert code == 2

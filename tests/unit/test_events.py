@@ -118,4 +118,4 @@ def test_events_come_back_from_the_journal_as_they_were_appended(tmp_path: Path)
 
 def test_every_event_name_is_known_to_the_union() -> None:
     assert {"run_started", "control", "fault_started", "sample", "rollback_finished"} <= EVENTS
-    assert len(EVENTS) == 23
+    assert len(EVENTS) == 26

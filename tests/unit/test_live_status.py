@@ -115,7 +115,7 @@ class Stream:
     failed: int = 0
 
     def __post_init__(self) -> None:
-        self.histograms = PhasedHistograms(lambda: self.segment[0])
+        self.histograms = PhasedHistograms()
 
 
 def test_load_figures_are_read_from_the_streams_at_each_snapshot() -> None:
@@ -125,7 +125,7 @@ def test_load_figures_are_read_from_the_streams_at_each_snapshot() -> None:
     assert (first.sent, first.rate, first.p99) == (0, None, None)
     stream.segment[0] = FAULT_WINDOW
     for _ in range(50):
-        stream.histograms.record(0.012)
+        stream.histograms.record(0.012, stream.segment[0])
     stream.sent, stream.answered, stream.failed = 50, 48, 3
     status(sample("web", 2.0, ok=False, segment=FAULT_WINDOW))
     status(PhaseChanged(phase=Phase.FAULTS, iteration=1))
@@ -146,7 +146,7 @@ def test_the_progress_line_in_the_user_guide_is_what_progress_line_prints() -> N
     status = LiveStatus([("web", "target")], [stream])
     status.snapshot(11.0)
     for _ in range(100):
-        stream.histograms.record(0.041)
+        stream.histograms.record(0.041, FAULT_WINDOW)
     stream.sent = 198
     status(PhaseChanged(phase=Phase.FAULTS, iteration=1))
     status(sample("web", 11.5, ok=False, segment=FAULT_WINDOW))

@@ -19,14 +19,12 @@ def test_readings_of_each_value_shape() -> None:
 
 
 def test_count_min_max_mean_per_phase_and_name() -> None:
-    phase = "baseline"
-    values = PhasedValues(lambda: phase)
+    values = PhasedValues()
     for mib in (28.0, 28.5, 29.0):
-        values.record({"ledger": mib})
-    phase = "fault-phase"
+        values.record({"ledger": mib}, "baseline")
     for mib in (90.0, 94.0):
-        values.record({"ledger": mib, "catalog": 20.0})
-    values.record(None)  # a failed sample: no reading
+        values.record({"ledger": mib, "catalog": 20.0}, "fault-phase")
+    values.record(None, "fault-phase")  # a failed sample: no reading
     summary = values.summary()
     assert summary["baseline"]["ledger"].model_dump() == {
         "count": 3, "min": 28.0, "max": 29.0, "mean": 28.5,
@@ -38,6 +36,6 @@ def test_count_min_max_mean_per_phase_and_name() -> None:
 
 
 def test_names_are_bounded() -> None:
-    values = PhasedValues(lambda: "p")
-    values.record({f"c{i}": float(i) for i in range(MAX_READINGS + 10)})
+    values = PhasedValues()
+    values.record({f"c{i}": float(i) for i in range(MAX_READINGS + 10)}, "p")
     assert len(values.summary()["p"]) == MAX_READINGS

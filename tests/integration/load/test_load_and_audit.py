@@ -108,6 +108,12 @@ def test_the_audit_finds_exactly_the_dropped_writes(tmp_path: Path, service: Ser
     assert loss["acknowledged"] == truth["acknowledged"]
     assert loss["unverified"] == 0
     assert code == 1  # data_loss: 0 was expected
+    # the load figures and the audit are events too: the journal rebuilds them
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    rebuilt = tmp_path / "rebuilt.json"
+    again, _, err = run_chaoskit(["results", str(run_dir), "-o", str(rebuilt)], tmp_path)
+    assert again == code, err
+    assert rebuilt.read_text() == (run_dir / "results.json").read_text()
     [expectation] = result["expectations"]
     assert expectation["name"] == "data_loss"
     assert expectation["met"] is False
