@@ -45,12 +45,10 @@ class PhaseMachine:
 
     def __init__(self) -> None:
         self.current = Phase.START
-        self.history: list[tuple[str, float]] = []
 
     def check(self, to: Phase) -> None:
         if to not in _ALLOWED[self.current]:
             raise RuntimeError(f"illegal phase change {self.current} -> {to}")
 
-    def entered(self, phase: Phase, t: float) -> None:
+    def entered(self, phase: Phase) -> None:
         self.current = phase
-        self.history.append((str(phase), t))

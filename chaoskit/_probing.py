@@ -76,10 +76,6 @@ class ProbeRunner:
         self._log = log
         self._role: Literal["steady", "recovery"] = role
 
-    @property
-    def resolution(self) -> float:
-        return max((slot.every for slot in self.slots), default=0.0)
-
     def horizon(self) -> float:
         """Every sample that counts before this time is known: each probe's next
         sample starts after its latest completed, and counts no earlier than its start."""

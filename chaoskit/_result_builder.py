@@ -51,6 +51,7 @@ from chaoskit._results import (
     RunResult,
     RunStatus,
 )
+from chaoskit._stream import Subscriber
 from chaoskit._timeline import Sample
 from chaoskit._values import PhasedValues
 from chaoskit._verdict import check_expectations
@@ -65,17 +66,20 @@ class Rebuilt:
     """Each journal line that is not an event (torn, corrupt, malformed): skipped."""
 
 
-def rebuild_from_journal(path: Path) -> Rebuilt:
+def rebuild_from_journal(path: Path, *also: Subscriber) -> Rebuilt:
     """The result a journal tells (``chaoskit results``), read in one pass that
-    keeps what a live run keeps, not the events; UserError as ``build_result``."""
+    keeps what a live run keeps, not the events; UserError as ``build_result``.
+    Each of ``also`` is handed every event too (a report's collectors)."""
     builder = ResultBuilder()
+    subscribers: list[Subscriber] = [builder, *also]
     malformed: list[Malformed] = []
 
     def fold(item: Event | Malformed) -> None:
         if isinstance(item, Malformed):
             malformed.append(item)
-        else:
-            builder(item)
+            return
+        for subscriber in subscribers:
+            subscriber(item)
 
     scan = scan_journal(path, into=fold)
     try:

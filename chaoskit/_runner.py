@@ -264,7 +264,7 @@ class _Run:
     def _follow(self, event: Event) -> None:
         """The run's own view of its events: the phase, whether a fault is in force."""
         if isinstance(event, PhaseChanged):
-            self.phases.entered(event.phase, event.t)
+            self.phases.entered(event.phase)
         elif isinstance(event, FaultInjected) and not event.setup:
             self._fault_in_force = True
 

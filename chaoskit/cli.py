@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", help="abort and revert after this long (e.g. 10m)")
     run.add_argument("--revert-attempts", type=int, default=5, help="tries per revert")
     run.add_argument("--json", action="store_true", help="print results.json to stdout")
+    run.add_argument(
+        "--report",
+        metavar="FORMATS",
+        help="also write these reports into the run directory: markdown, junit (comma-separated)",
+    )
 
     validate = sub.add_parser("validate", help="validate experiment files")
     validate.add_argument("experiments", nargs="+")
@@ -84,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     results.add_argument(
         "--json", action="store_true", help="print the results as JSON instead of the summary"
     )
+
+    report = sub.add_parser(
+        "report",
+        help="a run's report: Markdown for a ticket, JUnit XML for CI (a killed run too)",
+        epilog="one run: with no format option, writes every format into RUN_DIR "
+        "(report.md, junit.xml). Several runs: one Markdown table of them side by side, "
+        "on stdout or in --markdown FILE. Exit codes: 0 written · 2 no journal, one "
+        "that cannot be rebuilt, or --junit with several runs",
+    )
+    report.add_argument("run_dir", nargs="+")
+    report.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
+    report.add_argument("--junit", metavar="FILE", help="write the JUnit XML here")
 
     rollback = sub.add_parser(
         "rollback",
@@ -160,6 +177,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--timeout: {exc}") from None
     if args.revert_attempts < 1:
         raise UserError("--revert-attempts: expected at least 1")
+    formats = _report_formats(args.report)
     log = configure_logging(loaded.secrets, args.verbose, args.log_format)
     options = RunOptions(
         runs_dir=Path(args.runs_dir),
@@ -178,6 +196,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except LabUnavailable as exc:
         print(f"chaoskit: {exc}", file=sys.stderr)
         return 3
+    if formats:
+        from chaoskit.report import FORMATS, collect, write_reports
+
+        data = collect(run_dir)
+        write_reports(data, {fmt: run_dir / FORMATS[fmt][0] for fmt in formats})
     if args.json:
         print(loaded.secrets.redact(result.model_dump_json(indent=2)))
     else:
@@ -327,6 +350,60 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from chaoskit.report import FORMATS, collect, write_reports
+
+    if len(args.run_dir) > 1:
+        return _compare_runs(args)
+    run_dir = _run_dir(args.run_dir[0])
+    chosen = {fmt: getattr(args, fmt) for fmt in FORMATS if getattr(args, fmt)}
+    if chosen:
+        targets = {fmt: Path(path) for fmt, path in chosen.items()}
+    else:
+        targets = {fmt: run_dir / name for fmt, (name, _) in FORMATS.items()}
+    data = collect(run_dir)
+    for warning in data.warnings:
+        print(f"chaoskit: warning: {warning}", file=sys.stderr)
+    for path in write_reports(data, targets):
+        print(path)
+    return 0
+
+
+def _compare_runs(args: argparse.Namespace) -> int:
+    from chaoskit._errors import UserError
+    from chaoskit.report import collect, comparison_markdown
+
+    if args.junit:
+        raise UserError("--junit: one run per JUnit file (give one RUN_DIR)")
+    runs = [collect(_run_dir(path)) for path in args.run_dir]
+    for data in runs:
+        for warning in data.warnings:
+            print(f"chaoskit: warning: {warning}", file=sys.stderr)
+    text = comparison_markdown(runs)
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+        print(args.markdown)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _report_formats(text: str | None) -> list[Any]:
+    """``--report markdown,junit`` as the formats, checked before the run starts."""
+    from chaoskit._errors import UserError
+    from chaoskit.report import FORMATS
+
+    if not text:
+        return []
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in FORMATS]
+    if unknown or not chosen:
+        raise UserError(
+            f"--report: expected a comma-separated list of {', '.join(FORMATS)}; got {text!r}"
+        )
+    return chosen
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
 
     from chaoskit._export import timeline_csv
@@ -380,6 +457,7 @@ _COMMANDS = {
     "plugins": _cmd_plugins,
     "rollback": _cmd_rollback,
     "results": _cmd_results,
+    "report": _cmd_report,
     "export": _cmd_export,
     "lab": _cmd_lab,
 }

@@ -87,6 +87,8 @@ CWD_PLACEHOLDER = "<cwd>"
 
 _RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-(?:[a-z0-9-]*-)?[0-9a-f]{6}\b")
 _TIMING = [
+    # a wall-clock time (a report's "started"): before the durations, whose digits it holds
+    (re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?"), "<time>"),
     (re.compile(r"\b\d+m\d+(?:\.\d+)?s\b"), "<t>"),
     # not a bound after a comparison (`mttr < 6s`): that is written, not measured
     (re.compile(r"(?<![<>=] )-?\b\d+(?:\.\d+)?(?:ms|s)\b"), "<t>"),
@@ -259,7 +261,8 @@ def normalise(lines: Sequence[str], options: Options) -> list[str]:
     ``<run-id>``; with ``timing``, durations (``850ms``, ``7.67s``, ``2m05.0s``; not a
     bound after ``<``, ``<=``, ``==`` ...) as ``<t>``, ``measured <number>`` as
     ``measured <n>`` and sample counts (``30 samples   15 failed``) as
-    ``<n> samples <n> failed``; with ``pids``, process ids as ``<pid>``."""
+    ``<n> samples <n> failed``, wall-clock times (ISO 8601) as ``<time>``; with ``pids``,
+    process ids as ``<pid>``."""
     out = []
     for line in lines:
         line = _RUN_ID.sub("<run-id>", line.rstrip())
