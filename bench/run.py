@@ -365,6 +365,13 @@ def event_stream(ctx: Context) -> list[Row]:
     return [] if ctx.anchors_only else _family_rows("event_stream", "benchmark")
 
 
+@benchmark("report-html")
+def report_html(ctx: Context) -> list[Row]:
+    """The HTML report of a 10-minute synthetic run beside the 2 MB limit, and the
+    cost of making it beside rebuilding its results alone (bench/report_html.py)."""
+    return [] if ctx.anchors_only else _family_rows("report_html", "benchmark")
+
+
 @benchmark("startup-run")
 def startup_run(ctx: Context) -> list[Row]:
     """Whole-process wall time and peak RSS of running the trivial experiment."""

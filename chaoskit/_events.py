@@ -45,6 +45,7 @@ __all__ = [
     "FaultVerified",
     "IterationEnded",
     "LoadFigures",
+    "LoadWindow",
     "PhaseChanged",
     "PlannedProbe",
     "RollbackFault",
@@ -62,7 +63,7 @@ __all__ = [
     "parse_event",
 ]
 
-JOURNAL_VERSION = 3
+JOURNAL_VERSION = 4
 
 
 class EventBase(BaseModel):
@@ -160,6 +161,24 @@ class LoadFigures(EventBase):
 
     event: Literal["load_figures"] = "load_figures"
     summary: LoadSummary
+
+
+class LoadWindow(EventBase):
+    """A load stream's answers in one window of the run (a second, the last one
+    shorter): what a timeline draws its throughput, errors and latency from.
+    Counted by when each answer came; ``sent`` by when each request went."""
+
+    event: Literal["load_window"] = "load_window"
+    stream: str
+    start: float = Field(description="the window's start, seconds since the run's origin")
+    end: float
+    sent: int
+    acknowledged: int
+    failed: int
+    indeterminate: int
+    p50: float | None = Field(description="of the latencies answered in the window, seconds")
+    p95: float | None
+    p99: float | None
 
 
 class _FaultEvent(EventBase):
@@ -333,6 +352,7 @@ Event = Annotated[
     | SlotsMissed
     | IterationEnded
     | LoadFigures
+    | LoadWindow
     | FaultStarted
     | FaultIntent
     | FaultInjected
@@ -383,7 +403,7 @@ def parse_event(record: dict[str, Any]) -> Event:
 def migrate(record: dict[str, Any], version: int) -> dict[str, Any]:
     """A record of journal ``version`` as the current version writes it.
 
-    Version 1 (no ``journal_version``) and 2 wrote the same records with fewer
+    Versions 1 (no ``journal_version``), 2 and 3 wrote the same records with fewer
     fields (and fewer kinds): every field added since has a default, so nothing
     needs rewriting. Their ``run_started`` has no ``plan``: their results cannot
     be rebuilt.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from chaoskit._errors import ChaoskitError
+from chaoskit._events import LoadWindow
 from chaoskit._histograms import PhasedHistograms
 from chaoskit._ledger import LEDGER_SUFFIX, WriteLedger
 from chaoskit._load_model import LoadSpec, TaskSpec
@@ -30,7 +32,10 @@ from chaoskit._recent import RecentAnswers
 from chaoskit._registry import Registry
 from chaoskit._results import LoadPhase, LoadSummary
 
-__all__ = ["LoadCrashed", "LoadStream", "rate_at"]
+__all__ = ["LOAD_WINDOW", "LoadCrashed", "LoadStream", "rate_at"]
+
+LOAD_WINDOW = 1.0
+"""Seconds: each stream's figures are journaled this often (``load_window``)."""
 
 _DRAIN_MARGIN = 1.0
 _STOP_SLICE = 0.2
@@ -67,6 +72,22 @@ class _PhaseCounts:
     counts: Counter[str] = field(default_factory=Counter)
     first: float | None = None
     last: float | None = None
+
+
+@dataclass
+class _Window:
+    """The answers of the current load window (``LoadStream.take_window``)."""
+
+    start: float
+    sent: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+
+
+def _nearest_rank(ordered: list[float], quantile: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(quantile * len(ordered)) - 1))]
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,7 @@ class LoadStream:
         self._started = 0.0
         self._stopping = False
         self._stopped_at = float("inf")
+        self._window = _Window(start=0.0)
 
     @property
     def name(self) -> str:
@@ -149,6 +171,7 @@ class LoadStream:
         taken its first step: spawning hundreds of workers holds the event loop for
         milliseconds, which must not fall on the probes' schedule."""
         self._started = self._next_due = time.monotonic()
+        self._window = _Window(start=self._started - self._origin)
         if self.recent is not None:
             self.recent.start(self._started)
         workers = self.spec.users if self.spec.users is not None else self.spec.max_in_flight
@@ -212,6 +235,7 @@ class LoadStream:
         )
         phase = self._phase_of()
         self.sent += 1
+        self._window.sent += 1
         outcome: Outcome | None = None
         try:
             if task.bounds_itself:
@@ -231,6 +255,8 @@ class LoadStream:
         self.histograms.record(done - due, self._phase_of())
         self.answered += 1
         self.failed += outcome.outcome != "acknowledged"
+        self._window.counts[outcome.outcome] += 1
+        self._window.latencies.append(done - due)
         if self.recent is not None:
             self.recent.record(done, outcome.outcome != "acknowledged", done - due)
         counts = self._phases.setdefault(phase, _PhaseCounts())
@@ -258,6 +284,32 @@ class LoadStream:
         return self.tasks[bisect.bisect_right(self._cumulative, point)]
 
     # -- results -----------------------------------------------------------------
+
+    def take_window(self, now: float) -> LoadWindow:
+        """The answers since the last window, up to ``now`` (seconds since the
+        run's origin), as an event; the next window starts at ``now``."""
+        window, self._window = self._window, _Window(start=now)
+        ordered = sorted(window.latencies)
+        return LoadWindow(
+            stream=self.spec.name,
+            start=round(window.start, 6),
+            end=round(now, 6),
+            sent=window.sent,
+            acknowledged=window.counts["acknowledged"],
+            failed=window.counts["failed"],
+            indeterminate=window.counts["indeterminate"],
+            p50=_nearest_rank(ordered, 0.50),
+            p95=_nearest_rank(ordered, 0.95),
+            p99=_nearest_rank(ordered, 0.99),
+        )
+
+    def last_window(self, now: float) -> LoadWindow | None:
+        """The answers not yet in a window once the stream has ended (None: none),
+        up to its stop or ``now``, whichever came first."""
+        if not (self._window.sent or self._window.latencies):
+            return None
+        ended = min(now, self._stopped_at - self._origin)
+        return self.take_window(max(ended, self._window.start))
 
     def _due_before_stop(self) -> int:
         """Requests whose intended send time came before the stop: the schedule

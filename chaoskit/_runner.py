@@ -51,7 +51,7 @@ from chaoskit._gc import release_heap, settle_heap
 from chaoskit._journal import JOURNAL_NAME, Journal
 from chaoskit._live import LiveStatus, progress_line
 from chaoskit._loader import LoadedExperiment
-from chaoskit._loadgen import LoadStream
+from chaoskit._loadgen import LOAD_WINDOW, LoadStream
 from chaoskit._measure import fault_span
 from chaoskit._phases import FAULT_WINDOW, LEAD_IN, Phase, PhaseMachine
 from chaoskit._probing import ProbeRunner
@@ -300,6 +300,8 @@ class _Run:
         self._load_done = anyio.Event()
         # the load first: its start-up burst is over before the first probe is due
         await self._watchers.start(self._run_load, self._load_done)
+        if self.streams:
+            self._watchers.start_soon(self._load_windows)
         self._watchers.start_soon(self.steady.run)
         if self.options.progress:
             self._watchers.start_soon(self._progress)
@@ -376,6 +378,18 @@ class _Run:
                 task_status.started()
         finally:
             done.set()
+
+    async def _load_windows(self) -> None:
+        """Each load stream's figures every ``LOAD_WINDOW`` seconds, as events:
+        the timeline of a report draws throughput, errors and p99 from them."""
+        start = self.journal.now()
+        for tick in range(1, 100_000_000):  # bounded: over three years of windows
+            await anyio.sleep(max(0.0, start + tick * LOAD_WINDOW - self.journal.now()))
+            if self._load_done is None or self._load_done.is_set():
+                return
+            now = self.journal.now()
+            for stream in self.streams:
+                self.stream.emit(stream.take_window(now))
 
     async def _stop_load(self, done: anyio.Event) -> None:
         """Stop sending; let requests in flight finish so every write has an outcome."""
@@ -516,6 +530,8 @@ class _Run:
 
     def _finish(self) -> RunResult:
         for stream in self.streams:
+            if (window := stream.last_window(self.journal.now())) is not None:
+                self.stream.emit(window)
             self.stream.emit(LoadFigures(summary=stream.summary()))
         if self.phases.current is not Phase.VERDICT:
             self._move(Phase.VERDICT)

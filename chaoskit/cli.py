@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--report",
         metavar="FORMATS",
-        help="also write these reports into the run directory: markdown, junit (comma-separated)",
+        help="also write these reports into the run directory: html, markdown, junit "
+        "(comma-separated)",
     )
 
     validate = sub.add_parser("validate", help="validate experiment files")
@@ -92,13 +93,17 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="a run's report: Markdown for a ticket, JUnit XML for CI (a killed run too)",
+        help="a run's report: an HTML page with its timeline, Markdown for a ticket, "
+        "JUnit XML for CI (a killed run too)",
         epilog="one run: with no format option, writes every format into RUN_DIR "
-        "(report.md, junit.xml). Several runs: one Markdown table of them side by side, "
-        "on stdout or in --markdown FILE. Exit codes: 0 written · 2 no journal, one "
-        "that cannot be rebuilt, or --junit with several runs",
+        "(report.html, report.md, junit.xml). Several runs: one Markdown table of them "
+        "side by side, on stdout or in --markdown FILE. Exit codes: 0 written · 2 no "
+        "journal, one that cannot be rebuilt, or --html or --junit with several runs",
     )
     report.add_argument("run_dir", nargs="+")
+    report.add_argument(
+        "--html", metavar="FILE", help="write the HTML report here (one self-contained file)"
+    )
     report.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
     report.add_argument("--junit", metavar="FILE", help="write the JUnit XML here")
 
@@ -373,8 +378,9 @@ def _compare_runs(args: argparse.Namespace) -> int:
     from chaoskit._errors import UserError
     from chaoskit.report import collect, comparison_markdown
 
-    if args.junit:
-        raise UserError("--junit: one run per JUnit file (give one RUN_DIR)")
+    for option in ("html", "junit"):
+        if getattr(args, option):
+            raise UserError(f"--{option}: one run per file (give one RUN_DIR)")
     runs = [collect(_run_dir(path)) for path in args.run_dir]
     for data in runs:
         for warning in data.warnings:
@@ -389,7 +395,7 @@ def _compare_runs(args: argparse.Namespace) -> int:
 
 
 def _report_formats(text: str | None) -> list[Any]:
-    """``--report markdown,junit`` as the formats, checked before the run starts."""
+    """``--report html,markdown,junit`` as the formats, checked before the run starts."""
     from chaoskit._errors import UserError
     from chaoskit.report import FORMATS
 

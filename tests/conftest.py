@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: real servers (see servers.py) and anyio's backend."""
+"""Fixtures shared by every test: real servers (see servers.py), a real Chromium
+(see browser.py) and anyio's backend."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from browser import ARGS, CHROMIUM
+from playwright.sync_api import Browser, sync_playwright
 from servers import (
     HOST,
     ProxyHandle,
@@ -43,6 +46,22 @@ def toxiproxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Toxip
         yield server
     finally:
         stop_process(server.process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: ./dev setup installs Debian's chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it: a skip there would hide a broken set-up
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Reports of a run, made from its journal (a killed run's too): Markdown for
-a ticket or a GameDay write-up, JUnit XML for CI; several runs side by side
-(ADR 0019)."""
+"""Reports of a run, made from its journal (a killed run's too): one
+self-contained HTML page with the run's timeline, Markdown for a ticket or a
+GameDay write-up, JUnit XML for CI; several runs side by side (ADR 0019)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Literal
 
 from chaoskit.report._collect import ReportData, collect
 from chaoskit.report._compare import comparison_markdown
+from chaoskit.report._html import html_report
 from chaoskit.report._junit import junit_xml
 from chaoskit.report._markdown import markdown_report
 
@@ -18,13 +19,15 @@ __all__ = [
     "ReportData",
     "collect",
     "comparison_markdown",
+    "html_report",
     "junit_xml",
     "markdown_report",
     "write_reports",
 ]
 
-Format = Literal["markdown", "junit"]
+Format = Literal["html", "markdown", "junit"]
 FORMATS: dict[Format, tuple[str, Callable[[ReportData], str]]] = {
+    "html": ("report.html", html_report),
     "markdown": ("report.md", markdown_report),
     "junit": ("junit.xml", junit_xml),
 }

@@ -1,7 +1,7 @@
 """What a report shows beyond results.json, gathered from the same events in
 the same pass (a subscriber beside the result builder): the experiment as run,
-the controller's actions and notes, and each steady-state probe's samples per
-iteration."""
+the controller's actions and notes, each steady-state probe's samples per
+iteration, and what the HTML timeline draws."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from chaoskit._journal import JOURNAL_NAME
 from chaoskit._phases import Phase
 from chaoskit._result_builder import rebuild_from_journal
 from chaoskit._results import RunResult
+from chaoskit.report._timeline import TimelineRecorder
 
 __all__ = ["ProbeTally", "ReportCollector", "ReportData", "collect"]
 
@@ -45,10 +46,12 @@ class ReportCollector:
     baseline: dict[str, ProbeTally] = field(default_factory=dict)
     iterations: dict[tuple[str, int], ProbeTally] = field(default_factory=dict)
     """(probe, iteration) -> its samples from the iteration's fault phase to its end."""
+    timeline: TimelineRecorder = field(default_factory=TimelineRecorder)
     _phase: Phase = Phase.START
     _iteration: int = 0
 
     def __call__(self, event: Event) -> None:
+        self.timeline(event)
         if isinstance(event, SampleTaken):
             if event.role != "steady":
                 return
@@ -75,6 +78,7 @@ class ReportData:
     controls: list[ControlApplied]
     baseline: dict[str, ProbeTally]
     iterations: dict[tuple[str, int], ProbeTally]
+    timeline: TimelineRecorder
     warnings: list[str]
     """Journal lines skipped while reading it (torn, corrupt, malformed)."""
 
@@ -96,5 +100,6 @@ def collect(run_dir: Path) -> ReportData:
         controls=collector.controls,
         baseline=collector.baseline,
         iterations=collector.iterations,
+        timeline=collector.timeline,
         warnings=rebuilt.warnings,
     )

@@ -201,11 +201,16 @@ def test_a_killed_run_gets_its_reports_and_run_writes_them_too(tmp_path: Path) -
     assert run_dir is not None
     code, out, err = run_chaoskit(["report", str(run_dir)], tmp_path)
     assert code == 0, out + err
-    assert out.split() == [str(run_dir / "report.md"), str(run_dir / "junit.xml")]
+    assert out.split() == [
+        str(run_dir / name) for name in ("report.html", "report.md", "junit.xml")
+    ]
     xml = (run_dir / "junit.xml").read_text()
     schema().validate(xml)
     assert cases_of(xml)[("chaoskit.run", "revert")][0] == "error"
     assert "was never reverted" in (run_dir / "report.md").read_text()
+    page = (run_dir / "report.html").read_text()
+    assert "NOT REVERTED" in page
+    assert f"chaoskit rollback {run_dir}" in page
     code, out, err = run_chaoskit(["rollback", str(run_dir)], tmp_path)
     assert code == 0, out + err
     assert [p for p in flags.iterdir() if not p.name.endswith("attempts")] == []
@@ -222,7 +227,9 @@ def test_an_unknown_report_format_is_refused_before_the_run(tmp_path: Path) -> N
     path.write_text(experiment(tmp_path))
     code, _, err = run_chaoskit(["run", str(path), "--report", "html,pdf"], tmp_path)
     assert code == 2
-    assert "--report: expected a comma-separated list of markdown, junit; got 'html,pdf'" in err
+    assert (
+        "--report: expected a comma-separated list of html, markdown, junit; got 'html,pdf'" in err
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -238,9 +245,10 @@ async def test_several_runs_side_by_side(tmp_path: Path) -> None:
     assert [row[2] for row in rows] == ["PASSED", "FAILED"]
     assert all(row[3].endswith("ms") for row in rows)  # each MTTR measured
     assert f"* `{failed.name}`: expectations not met" in out
-    code, _, err = run_chaoskit(["report", str(failed), str(held), "--junit", "x.xml"], tmp_path)
-    assert code == 2
-    assert "--junit: one run per JUnit file" in err
+    for option, name in (("--junit", "x.xml"), ("--html", "x.html")):
+        code, _, err = run_chaoskit(["report", str(failed), str(held), option, name], tmp_path)
+        assert code == 2
+        assert f"{option}: one run per file (give one RUN_DIR)" in err
 
 
 def _dir(path: Path) -> Path:

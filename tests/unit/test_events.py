@@ -117,5 +117,12 @@ def test_events_come_back_from_the_journal_as_they_were_appended(tmp_path: Path)
 
 
 def test_every_event_name_is_known_to_the_union() -> None:
-    assert {"run_started", "control", "fault_started", "sample", "rollback_finished"} <= EVENTS
-    assert len(EVENTS) == 26
+    assert {
+        "run_started",
+        "control",
+        "fault_started",
+        "sample",
+        "rollback_finished",
+        "load_window",
+    } <= EVENTS
+    assert len(EVENTS) == 27

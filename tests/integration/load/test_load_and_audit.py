@@ -3,6 +3,7 @@ ground truth is known: it drops every Nth acknowledged write on purpose."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -15,8 +16,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from browser import open_report
 from chaoskit_cli import run_chaoskit, start_chaoskit, wait_for_event
+from playwright.sync_api import Browser
 from servers import free_port, stop_process
+
+from chaoskit._events import LoadFigures, LoadWindow
+from chaoskit._journal import read_journal
 
 pytestmark = pytest.mark.integration
 SERVICE = Path(__file__).resolve().parents[2] / "write_service.py"
@@ -144,6 +150,46 @@ def test_open_loop_keeps_its_rate_and_reports_phases(tmp_path: Path, service: Se
     assert 170 <= fault["sent"] <= 230
     assert fault["latency"]["p99"] < 1.0
     assert load["sent"] >= 0.9 * load["intended"]  # the 99 % figure is in bench/
+
+
+@pytest.mark.parametrize("service", [(7, 0)], indirect=True)
+def test_load_windows_add_up_and_the_report_draws_them(
+    tmp_path: Path, service: Service, browser: Browser
+) -> None:
+    path = experiment(tmp_path, service.url, rate="200/s")
+    code, out, err = run_chaoskit(["run", str(path), "--report", "html"], tmp_path)
+    assert code == 1, out + err  # writes were dropped: data_loss 0 is not met
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    events = read_journal(run_dir / "journal.jsonl")
+    windows = [e for e in events if isinstance(e, LoadWindow)]
+    [figures] = [e.summary for e in events if isinstance(e, LoadFigures)]
+    assert len(windows) >= 3
+    assert {w.stream for w in windows} == {"transfers"}
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows)), "windows must meet"
+    assert all(w.end - w.start == pytest.approx(1.0, abs=0.1) for w in windows[:-1])
+    # every request in exactly one window, by when it was sent and when it was answered
+    assert sum(w.sent for w in windows) == figures.sent
+    phases = figures.phases.values()
+    for outcome in ("acknowledged", "failed", "indeterminate"):
+        counted = sum(getattr(w, outcome) for w in windows)
+        assert counted == sum(getattr(p, outcome) for p in phases), outcome
+    for window in windows[1:-1]:  # whole seconds at 200/s
+        assert 170 <= window.sent <= 230, window
+        assert window.p50 is not None
+        assert window.p99 is not None
+        assert window.p50 <= window.p99 < 1.0
+    page = open_report(browser, run_dir / "report.html")
+    try:
+        assert page.page.evaluate("document.body.dataset.timeline") == "ready", page.problems()
+        assert page.problems() == []
+        assert page.off_page() == []
+        titles = page.page.eval_on_selector_all(
+            "#timeline g[aria-label^='Title text'] text", "n => n.map(e => e.textContent)"
+        )
+        assert "load: throughput (answers/s)" in titles, titles
+        assert "load: error rate" in titles, titles
+    finally:
+        page.context.close()
 
 
 @pytest.mark.parametrize("service", [(0, 200)], indirect=True)
