@@ -367,8 +367,8 @@ def event_stream(ctx: Context) -> list[Row]:
 
 @benchmark("report-html")
 def report_html(ctx: Context) -> list[Row]:
-    """The HTML report of a 10-minute synthetic run beside the 2 MB limit, and the
-    cost of making it beside rebuilding its results alone (bench/report_html.py)."""
+    """The HTML report's size (10 minutes, an hour of 20 probes), the time to render
+    and to draw it in Chromium beside the issue's limits (bench/report_html.py)."""
     return [] if ctx.anchors_only else _family_rows("report_html", "benchmark")
 
 

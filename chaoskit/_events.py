@@ -61,6 +61,7 @@ __all__ = [
     "as_json",
     "migrate",
     "parse_event",
+    "parse_event_json",
 ]
 
 JOURNAL_VERSION = 4
@@ -398,6 +399,12 @@ def _adapter() -> TypeAdapter[Event]:
 def parse_event(record: dict[str, Any]) -> Event:
     """The event a journal record holds; ValidationError when it holds none."""
     return _adapter().validate_python(record)
+
+
+def parse_event_json(line: str) -> Event:
+    """The event a journal line of the current version holds, validated from its
+    JSON text; ValidationError when it holds none (or is not JSON)."""
+    return _adapter().validate_json(line)
 
 
 def migrate(record: dict[str, Any], version: int) -> dict[str, Any]:

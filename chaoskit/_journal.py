@@ -25,7 +25,15 @@ from typing import IO, Any, TypeVar
 from pydantic import ValidationError
 
 from chaoskit._errors import UserError
-from chaoskit._events import JOURNAL_VERSION, Event, EventBase, migrate, parse_event, problem_of
+from chaoskit._events import (
+    JOURNAL_VERSION,
+    Event,
+    EventBase,
+    migrate,
+    parse_event,
+    parse_event_json,
+    problem_of,
+)
 from chaoskit._secrets import Secrets
 
 __all__ = [
@@ -182,12 +190,24 @@ def scan_journal(
         scan.version = _version(path, _run_started(handle))
         handle.seek(0)
         keep = into if into is not None else scan.items.append
+        # streaming a journal of the current version: a line that is an event is
+        # validated straight from its JSON (twice as fast); any other line, and
+        # every line of an older journal, goes the long way below
+        fast = into is not None and scan.version == JOURNAL_VERSION
         pending: tuple[int, str] | None = None
         """An unreadable line: torn or corrupt, as the line after it tells."""
         number = 0
         for number, raw in enumerate(handle, start=1):
             line = raw.rstrip("\r\n")
             if not line.strip():
+                continue
+            event = _event_of(line) if fast else None
+            if event is not None:
+                if pending is not None:
+                    torn = pending[0] == number - 1 and event.event == "rollback_started"
+                    scan.problems.append(JournalProblem(pending[0], torn, _excerpt(pending[1])))
+                    pending = None
+                keep(event)
                 continue
             record = _parse(line)
             glued = 0
@@ -258,6 +278,13 @@ def read_journal(path: Path) -> list[Event]:
     if scan.malformed:
         raise UserError(scan.malformed[0].describe(path))
     return scan.events
+
+
+def _event_of(line: str) -> Event | None:
+    try:
+        return parse_event_json(line)
+    except ValidationError:
+        return None
 
 
 def _parse(line: str) -> dict[str, Any] | None:

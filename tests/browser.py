@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
@@ -61,3 +62,77 @@ def open_report(browser: Browser, path: Path, width: int = 1400) -> Opened:
     page.goto(path.as_uri())
     page.wait_for_function("document.body.dataset.timeline !== 'pending'", timeout=READY_MS)
     return opened
+
+
+_SCENE = """(only) => {
+  const wanted = (value, allowed) => !allowed || allowed.includes(value);
+  const view = window.chaoskitTimeline;
+  const canvas = view.container().querySelector("canvas").getBoundingClientRect();
+  const pad = view.padding();  // drawn inside the padding, beyond the origin
+  const [ox, oy] = [view.origin()[0] + (pad.left || 0), view.origin()[1] + (pad.top || 0)];
+  const out = [];
+  const plain = (datum) => {
+    if (!datum || typeof datum !== "object") return null;
+    const kept = {};
+    for (const [key, value] of Object.entries(datum)) {
+      const simple = value === null || ["string", "number", "boolean"].includes(typeof value);
+      if (simple) kept[key] = value;
+    }
+    return kept;
+  };
+  const walk = (mark, x, y, view) => {
+    for (const [index, item] of (mark.items || []).entries()) {
+      if (only.onePerMark && index > 0 && mark.marktype !== "group") break;
+      if (mark.marktype === "group") {
+        const name = mark.name && mark.name.endsWith("_group") ? mark.name : view;
+        const [gx, gy] = [x + (item.x || 0), y + (item.y || 0)];
+        for (const child of item.items || []) walk(child, gx, gy, name);
+        continue;
+      }
+      if (!wanted(view, only.views) || !wanted(mark.marktype, only.marktypes)) continue;
+      if (!wanted(mark.role, only.roles)) continue;
+      const b = item.bounds;
+      out.push({
+        view, marktype: mark.marktype, role: mark.role,
+        text: item.text == null ? null : String(item.text),
+        datum: plain(item.datum),
+        x1: canvas.left + ox + x + b.x1, x2: canvas.left + ox + x + b.x2,
+        y1: canvas.top + oy + y + b.y1, y2: canvas.top + oy + y + b.y2,
+        origin: canvas.left + ox + x,
+      });
+    }
+  };
+  walk(view.scenegraph().root, 0, 0, null);
+  return out;
+}"""
+
+
+def scene(
+    page: Page,
+    views: list[str] | None = None,
+    marktypes: list[str] | None = None,
+    roles: list[str] | None = None,
+    one_per_mark: bool = False,
+) -> list[dict[str, Any]]:
+    """The drawn items of the timeline (Vega's scenegraph, on a canvas), those
+    of the given views, mark types and roles only when given: each with its view
+    (``view0_group``, ...), mark type and role, text, datum (its plain fields)
+    and bounds in page pixels; ``origin`` is the page x of its view's plot area
+    (where the x scale's 0 px is). ``one_per_mark``: the first item of each
+    mark only (a line is one mark per series, an item per point)."""
+    only = {"views": views, "marktypes": marktypes, "roles": roles, "onePerMark": one_per_mark}
+    items: list[dict[str, Any]] = page.evaluate(_SCENE, only)
+    return items
+
+
+def point_at(page: Page, item: dict[str, Any]) -> tuple[float, float]:
+    """The centre of a drawn item (from :func:`scene`), the page scrolled first
+    so that it is in the middle of the viewport: the mouse can only reach what
+    is on screen."""
+    x, y = (item["x1"] + item["x2"]) / 2, (item["y1"] + item["y2"]) / 2
+    moved: float = page.evaluate(
+        "y => { const before = window.scrollY; window.scrollBy(0, y - innerHeight / 2); "
+        "return window.scrollY - before; }",
+        y,
+    )
+    return x, y - moved

@@ -40,7 +40,7 @@ from chaoskit._phases import Phase
 from chaoskit._secrets import Secrets
 from chaoskit._stream import EventStream
 
-__all__ = ["PROBES", "SyntheticRun", "write_run"]
+__all__ = ["LOST", "PROBES", "SyntheticRun", "probes", "write_run"]
 
 PROBES = [
     PlannedProbe(name="api", kind="http", scope="target", every=0.1),
@@ -62,22 +62,43 @@ class SyntheticRun:
     samples: int
 
 
-def write_run(run_dir: Path, minutes: float = 10.0, iterations: int = 3) -> SyntheticRun:
-    """Journal a run of ``minutes`` into ``run_dir`` (created)."""
+def probes(count: int, every: float) -> list[PlannedProbe]:
+    """``count`` steady-state probes sampled every ``every`` seconds: an outside
+    one, a memory one, the rest HTTP probes of the target (``api-N``)."""
+    return [
+        PlannedProbe(name="neighbour", kind="http", scope="outside", every=every),
+        PlannedProbe(name="memory", kind="docker.memory", scope="target", every=every, unit="MiB"),
+        *(
+            PlannedProbe(name=f"api-{n}", kind="http", scope="target", every=every)
+            for n in range(1, count - 1)
+        ),
+    ]
+
+
+def write_run(
+    run_dir: Path,
+    minutes: float = 10.0,
+    iterations: int = 3,
+    planned: list[PlannedProbe] = PROBES,
+) -> SyntheticRun:
+    """Journal a run of ``minutes`` with the ``planned`` probes into ``run_dir``
+    (created)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal(run_dir / JOURNAL_NAME, Secrets(), time.monotonic())
     stream = EventStream(journal)
     seconds = minutes * 60
     samples = 0
-    for t, event in sorted(_events(seconds, iterations), key=lambda item: item[0]):
+    for t, event in sorted(_events(seconds, iterations, planned), key=lambda item: item[0]):
         stream.emit(event, t=t)
         samples += isinstance(event, SampleTaken)
     journal.close()
     return SyntheticRun(run_dir, seconds, iterations, samples)
 
 
-def _events(seconds: float, iterations: int) -> Iterator[tuple[float, Event]]:
-    yield 0.0, _started(iterations)
+def _events(
+    seconds: float, iterations: int, planned: list[PlannedProbe]
+) -> Iterator[tuple[float, Event]]:
+    yield 0.0, _started(iterations, planned)
     yield 0.0, PhaseChanged(phase=Phase.PREFLIGHT)
     yield 0.05, PhaseChanged(phase=Phase.BASELINE)
     yield BASELINE - 0.01, BaselineJudged(steady=True)
@@ -102,13 +123,13 @@ def _events(seconds: float, iterations: int) -> Iterator[tuple[float, Event]]:
     yield seconds - 1, _audit()
     yield seconds - 0.5, PhaseChanged(phase=Phase.VERDICT)
     yield seconds, RunFinished(status="failed", exit_code=1, reason="12 writes lost")
-    yield from _samples(seconds, faults)
+    yield from _samples(seconds, faults, planned)
     yield from _windows(end_of_load, faults)
 
 
-def _started(iterations: int) -> RunStarted:
+def _started(iterations: int, planned: list[PlannedProbe]) -> RunStarted:
     plan = RunPlan(
-        probes=PROBES,
+        probes=planned,
         stable_for=1.0,
         repeat=iterations,
         faults=["latency"],
@@ -160,10 +181,10 @@ def _segment(t: float, faults: list[tuple[int, float, float]]) -> str:
 
 
 def _samples(
-    seconds: float, faults: list[tuple[int, float, float]]
+    seconds: float, faults: list[tuple[int, float, float]], planned: list[PlannedProbe]
 ) -> Iterator[tuple[float, Event]]:
     end = seconds - 15
-    for probe in PROBES:
+    for probe in planned:
         count = int((end - 0.05) / probe.every)
         for k in range(count):
             t = 0.05 + k * probe.every
@@ -173,7 +194,9 @@ def _samples(
                 hurt = n_hurt is not None and n_hurt[1] + 8 <= t < n_hurt[1] + 12
             elif probe.name == "memory":
                 hurt = False
-            latency = 0.012 + 0.004 * math.sin(t) + (0.5 if hurt and probe.name == "api" else 0)
+            latency = (
+                0.012 + 0.004 * math.sin(t) + (0.5 if hurt and probe.name.startswith("api") else 0)
+            )
             value: JsonValue = None
             if probe.name == "memory":
                 value = {"web": 200 + 40 * math.sin(t / 30), "db": 350 + (t % 60)}

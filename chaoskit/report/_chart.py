@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaoskit._events import ControlApplied
+from chaoskit._events import ControlApplied, LoadWindow
 from chaoskit._phases import Phase
 from chaoskit._results import IterationMeasurements
 from chaoskit._units import format_duration
@@ -42,6 +42,8 @@ POINT_BUDGET = 12_000
 """Points drawn of all the lines together (latency and readings), about 45 bytes each."""
 MIN_POINTS = 300
 """Points a line may keep whatever the number of lines."""
+MAX_WINDOWS = 1200
+"""Points a load stream's line keeps at most; more windows are merged."""
 
 LANE_HEIGHT = 22
 CHART_HEIGHT = 110
@@ -141,11 +143,15 @@ def timeline_spec(
     views.append(_latency_view(probes, background, end, limit))
     for unit, rows in _readings(probes, units, limit).items():
         views.append(_line_view(f"readings ({unit})", unit, rows, background, end))
-    windows = _load_rows(timeline)
+    windows, merged = _load_rows(timeline)
     if windows:
-        views.append(_load_view("throughput (answers/s)", "rate", ".1f", windows, background, end))
-        views.append(_load_view("error rate", "errors", ".1%", windows, background, end))
-        views.append(_latency_quantiles_view(windows, background, end))
+        note = f"; a point per {merged} windows" if merged > 1 else ""
+        views.append(
+            _load_view("throughput (answers/s)" + note, "rate", ".1f", windows, background, end)
+        )
+        views.append(_load_view("error rate" + note, "errors", ".1%", windows, background, end))
+        worst = f"; a point per {merged} windows, their worst" if merged > 1 else ""
+        views.append(_latency_quantiles_view(worst, windows, background, end))
     for index, view in enumerate(views):
         view["name"] = f"view{index}"
         view["layer"][0]["params"] = [
@@ -523,29 +529,41 @@ def _line_view(
     )
 
 
-def _load_rows(timeline: TimelineRecorder) -> list[JsonDict]:
-    rows = []
+def _load_rows(timeline: TimelineRecorder) -> tuple[list[JsonDict], int]:
+    """A row per load window and stream, and how many windows each row holds:
+    a stream with more than :data:`MAX_WINDOWS` windows has them merged, a row
+    per run of consecutive ones (its counts summed, its p50 and p99 the worst
+    of its windows': a bad second is never averaged away)."""
+    by_stream: dict[str, list[LoadWindow]] = {}
     for window in timeline.windows:
-        answered = window.acknowledged + window.failed + window.indeterminate
-        length = window.end - window.start
-        if length <= 0:
-            continue
-        rows.append(
-            {
-                "series": window.stream,
-                "t": _r((window.start + window.end) / 2),
-                "rate": round(answered / length, 2),
-                "errors": round((window.failed + window.indeterminate) / answered, 4)
-                if answered
-                else None,
-                "p50": None if window.p50 is None else round(window.p50 * 1000, 2),
-                "p99": None if window.p99 is None else round(window.p99 * 1000, 2),
-                "sent": window.sent,
-                "failed": window.failed,
-                "indeterminate": window.indeterminate,
-            }
-        )
-    return rows
+        if window.end > window.start:
+            by_stream.setdefault(window.stream, []).append(window)
+    size = max([math.ceil(len(ws) / MAX_WINDOWS) for ws in by_stream.values()] or [1])
+    rows = []
+    for stream, windows in by_stream.items():
+        for first in range(0, len(windows), size):
+            rows.append(_load_row(stream, windows[first : first + size]))
+    return rows, size
+
+
+def _load_row(stream: str, windows: Sequence[LoadWindow]) -> JsonDict:
+    start, end = windows[0].start, windows[-1].end
+    failed = sum(w.failed for w in windows)
+    indeterminate = sum(w.indeterminate for w in windows)
+    answered = sum(w.acknowledged for w in windows) + failed + indeterminate
+    p50 = [w.p50 for w in windows if w.p50 is not None]
+    p99 = [w.p99 for w in windows if w.p99 is not None]
+    return {
+        "series": stream,
+        "t": _r((start + end) / 2),
+        "rate": round(answered / (end - start), 2),
+        "errors": round((failed + indeterminate) / answered, 4) if answered else None,
+        "p50": round(max(p50) * 1000, 2) if p50 else None,
+        "p99": round(max(p99) * 1000, 2) if p99 else None,
+        "sent": sum(w.sent for w in windows),
+        "failed": failed,
+        "indeterminate": indeterminate,
+    }
 
 
 def _load_tip(fmt: str, field: str) -> list[JsonDict]:
@@ -586,7 +604,7 @@ def _load_view(
 
 
 def _latency_quantiles_view(
-    rows: list[JsonDict], background: list[JsonDict], end: float
+    note: str, rows: list[JsonDict], background: list[JsonDict], end: float
 ) -> JsonDict:
     colour = {"field": "series", "type": "nominal", "title": None}
     layers: list[JsonDict] = []
@@ -609,7 +627,8 @@ def _latency_quantiles_view(
                 },
             }
         )
-    return _view("load: latency p99 (solid) and p50 (dashed), ms", CHART_HEIGHT, background, layers)
+    title = "load: latency p99 (solid) and p50 (dashed), ms" + note
+    return _view(title, CHART_HEIGHT, background, layers)
 
 
 def _resolution(value: float | None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from browser import open_report
+from browser import open_report, scene
 from chaoskit_cli import run_chaoskit, start_chaoskit, wait_for_event
 from playwright.sync_api import Browser
 from servers import free_port, stop_process
@@ -183,9 +183,7 @@ def test_load_windows_add_up_and_the_report_draws_them(
         assert page.page.evaluate("document.body.dataset.timeline") == "ready", page.problems()
         assert page.problems() == []
         assert page.off_page() == []
-        titles = page.page.eval_on_selector_all(
-            "#timeline g[aria-label^='Title text'] text", "n => n.map(e => e.textContent)"
-        )
+        titles = [item["text"] for item in scene(page.page, roles=["title-text"])]
         assert "load: throughput (answers/s)" in titles, titles
         assert "load: error rate" in titles, titles
     finally:
