@@ -110,6 +110,11 @@ class RunStarted(EventBase):
         description="the validated experiment as JSON, ${env:NAME} where a secret was"
     )
     chaoskit_version: str
+    plugins: dict[str, str] = Field(
+        default_factory=dict,
+        description="the distributions of the plugins the run used, with their versions "
+        "(empty before journal version 4)",
+    )
     pid: int
     started_at: str
     plan: RunPlan | None = Field(None, description="None before journal version 3")

@@ -91,6 +91,18 @@ class Registry:
     lookups: dict[str, Plugin[Lookup]] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
 
+    def versions(self) -> dict[str, str]:
+        """The distributions of the plugins imported so far (a run imports those
+        its experiment uses), each with its version, by name; chaoskit's own
+        built-ins apart (their version is chaoskit's)."""
+        stores = (self.injectors, self.probes, self.targets, self.loads, self.lookups)
+        found: dict[str, str] = {}
+        for store in stores:
+            for plugin in store.values():
+                if plugin.distribution != "chaoskit":
+                    found[plugin.distribution] = plugin.version
+        return dict(sorted(found.items()))
+
     def names(self, group: Group) -> list[str]:
         return sorted(self.available[group])
 

@@ -201,6 +201,7 @@ class _Run:
                 title=self.experiment.title,
                 experiment=self.experiment.model_dump(mode="json", by_alias=True),
                 chaoskit_version=_VERSION,
+                plugins=self.loaded.registry.versions(),
                 pid=os.getpid(),
                 started_at=self.started_at,
                 plan=self._plan(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from chaoskit._phases import FAULT_WINDOW, SEGMENTS
@@ -106,7 +107,7 @@ def _abort_lines(result: RunResult) -> list[str]:
     return [f"  aborted     during {during}: {result.reason}; {undo}"]
 
 
-def render_summary(result: RunResult, run_dir: Path) -> str:
+def render_summary(result: RunResult, run_dir: Path, reports: Sequence[str] = ()) -> str:
     lines = [
         f"chaoskit · {result.title}",
         f"  verdict     {result.status.value.upper()}  (exit {result.exit_code})"
@@ -163,7 +164,8 @@ def render_summary(result: RunResult, run_dir: Path) -> str:
         lines.append("  !! DIRTY: these faults are still applied; undo them by hand or run")
         lines.append(f"  !!   chaoskit rollback {run_dir}")
         lines += [f"  !!   - {item}" for item in result.left_applied]
-    lines.append(f"  run dir     {run_dir}  (results.json, journal.jsonl)")
+    files = ", ".join(["results.json", "journal.jsonl", *reports])
+    lines.append(f"  run dir     {run_dir}  ({files})")
     return "\n".join(lines)
 
 

@@ -201,15 +201,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except LabUnavailable as exc:
         print(f"chaoskit: {exc}", file=sys.stderr)
         return 3
+    reports: list[str] = []
     if formats:
         from chaoskit.report import FORMATS, collect, write_reports
 
         data = collect(run_dir)
-        write_reports(data, {fmt: run_dir / FORMATS[fmt][0] for fmt in formats})
+        written = write_reports(data, {fmt: run_dir / FORMATS[fmt][0] for fmt in formats})
+        reports = [path.name for path in written]
     if args.json:
         print(loaded.secrets.redact(result.model_dump_json(indent=2)))
     else:
-        print(render_summary(result, run_dir))
+        print(render_summary(result, run_dir, reports))
     return result.exit_code
 
 

@@ -38,6 +38,7 @@ def junit_xml(data: ReportData) -> str:
             ("run_id", result.run_id),
             ("status", str(result.status)),
             ("chaoskit_version", result.chaoskit_version),
+            *((f"plugin:{name}", version) for name, version in data.started.plugins.items()),
             ("run_dir", str(data.run_dir)),
         ):
             ET.SubElement(properties, "property", name=name, value=value)

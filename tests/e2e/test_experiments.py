@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from browser import open_report, scene
 from lab_runtime import docker_answers
+from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +24,10 @@ EXPERIMENTS = ROOT / "experiments"
 LEDGER = "http://127.0.0.1:18100"
 
 
-def run(name: str, runtime: str, tmp_path: Path) -> tuple[int, dict[str, Any], str]:
+def run(name: str, runtime: str, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     done = subprocess.run(
         [sys.executable, "-m", "chaoskit", "--log-format", "json", "run",
-         str(EXPERIMENTS / name), "--runs-dir", str(tmp_path / "runs")],
+         str(EXPERIMENTS / name), "--runs-dir", str(tmp_path / "runs"), *extra],
         capture_output=True,
         text=True,
         timeout=600,
@@ -55,6 +57,27 @@ def assert_figures_carry_resolutions(result: dict[str, Any], output: str) -> Non
             assert ("before the revert" if heal < 0 else "after the revert") in line, line
 
 
+def assert_report_draws(browser: Browser, tmp_path: Path, lanes: list[str]) -> None:
+    """The run's HTML report draws in Chromium with no error and no request, with
+    these lanes and the load's views; a screenshot is left in tmp_path."""
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    for name in ("report.html", "report.md", "junit.xml"):
+        assert (run_dir / name).exists(), name
+    page = open_report(browser, run_dir / "report.html")
+    try:
+        assert page.page.evaluate("document.body.dataset.timeline") == "ready", page.problems()
+        assert page.problems() == []
+        assert page.off_page() == []
+        drawn = {item["text"] for item in scene(page.page, ["view0_group"], roles=["axis-label"])}
+        for lane in lanes:
+            assert lane in drawn, (lane, drawn)
+        titles = {item["text"] for item in scene(page.page, roles=["title-text"])}
+        assert "load: throughput (answers/s)" in titles, titles
+        page.page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
 def lab(*args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "chaoskit", "lab", *args],
@@ -62,9 +85,14 @@ def lab(*args: str) -> None:
     )  # fmt: skip
 
 
-def test_db_pool_is_tolerated(runtime: str, tmp_path: Path) -> None:
-    code, result, output = run("db_pool.yaml", runtime, tmp_path)
+def test_db_pool_is_tolerated(runtime: str, tmp_path: Path, browser: Browser) -> None:
+    code, result, output = run("db_pool.yaml", runtime, tmp_path, "--report", "html,markdown,junit")
     assert code == 0, output
+    assert_report_draws(
+        browser,
+        tmp_path,
+        ["fault · exhaust-connections", "target · ledger-health", "outside · catalog-read"],
+    )
     [iteration] = result["measurements"]["iterations"]
     assert iteration["tolerated"] is True
     [fault] = result["faults"]

@@ -4,6 +4,7 @@ Runs are real runs of the fake plugin, in-process (issue 12)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -151,7 +152,15 @@ async def test_the_junit_says_what_failed(tmp_path: Path) -> None:
     text = experiment(
         tmp_path, probes=[COUNT, NEIGHBOUR, CALM], expect={"mttr": "< 1ms", "ttd": "< 30s"}
     )
-    cases = cases_of(junit_xml(collect(await run(tmp_path, text))))
+    data = collect(await run(tmp_path, text))
+    xml = junit_xml(data)
+    cases = cases_of(xml)
+    # the plugins the run used, with their versions (the fake injector's distribution)
+    version = importlib.metadata.version("chaoskit-testplugin")
+    assert data.started.plugins == {"chaoskit-testplugin": version}
+    properties = {p.get("name"): p.get("value") for p in ET.fromstring(xml).iter("property")}
+    assert properties["plugin:chaoskit-testplugin"] == version
+    assert f"chaoskit-testplugin {version}" in markdown_report(data)
     assert cases[("chaoskit.expectations", "mttr")][0] == "failure"
     assert cases[("chaoskit.expectations", "mttr")][1].endswith("expected < 1ms")
     assert cases[("chaoskit.expectations", "ttd")][0] == "passed"
