@@ -171,6 +171,7 @@ def timeline_spec(
             "view": {"stroke": None},
             "axis": {"labelFontSize": 11, "titleFontSize": 11},
             "title": {"anchor": "start", "fontSize": 12, "fontWeight": "bold"},
+            "legend": {"orient": "top", "labelLimit": 260, "title": None},
             "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
         },
     }

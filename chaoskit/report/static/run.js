@@ -6,7 +6,7 @@
   "use strict";
   var box = document.getElementById("timeline");
   var spec = JSON.parse(document.getElementById("timeline-spec").textContent);
-  var width = Math.max(480, box.clientWidth - 280);
+  var width = Math.max(480, box.clientWidth - 300);  // room for the lanes' labels
   spec.vconcat.forEach(function (view) { view.width = width; });
   vegaEmbed(box, spec, { actions: false, renderer: "canvas", tooltip: { theme: "light" } })
     .then(function (result) {
