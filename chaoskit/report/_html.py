@@ -18,6 +18,7 @@ from chaoskit._units import format_duration
 from chaoskit.report._cases import cases
 from chaoskit.report._chart import legend, timeline_spec
 from chaoskit.report._collect import ReportData
+from chaoskit.report._filters import FILTERS
 
 __all__ = ["CHART_LIBRARIES", "html_report"]
 
@@ -95,20 +96,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(d=_duration, t=_moment, pct=_percent, yes=_yes, res=_resolution)
+    environment.filters.update(FILTERS, yes=_yes, res=_resolution)
     return environment
-
-
-def _duration(value: float | None) -> str:
-    return "-" if value is None else format_duration(value)
-
-
-def _moment(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}s"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
 
 
 def _yes(value: bool | None) -> str:

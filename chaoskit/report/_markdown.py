@@ -10,9 +10,9 @@ import jinja2
 import yaml
 
 from chaoskit._phases import FAULT_WINDOW, SEGMENTS
-from chaoskit._units import format_duration
 from chaoskit.report._cases import cases
 from chaoskit.report._collect import ReportData
+from chaoskit.report._filters import FILTERS
 
 __all__ = ["markdown_report", "render"]
 
@@ -46,20 +46,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(d=_duration, cell=_cell, pct=_percent, t=_moment)
+    environment.filters.update(FILTERS, cell=_cell)
     return environment
-
-
-def _duration(value: float | None) -> str:
-    return "-" if value is None else format_duration(value)
-
-
-def _moment(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}s"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
 
 
 def _cell(value: object) -> str:
