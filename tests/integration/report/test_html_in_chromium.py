@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from browser import Opened, open_report, point_at, scene
-from chaoskit_cli import run_chaoskit
+from chaoskit_cli import run_chaoskit, start_chaoskit, wait_for_event
 from playwright.sync_api import Browser
 from synthetic_run import write_run
 
@@ -278,3 +278,43 @@ def test_a_real_run_writes_a_page_that_draws(
         assert it.mttr > 1.5  # the freeze was seen for about its 2s
     finally:
         page.context.close()
+
+
+def test_a_killed_run_gets_a_page_that_shows_the_fault_left_applied(
+    browser: Browser, tmp_path: Path, sleepers: dict[str, Path]
+) -> None:
+    text = FREEZE.replace("duration: 2s", "duration: 60s")
+    for name, path in sleepers.items():
+        text = text.replace(name, str(path))
+    experiment = tmp_path / "freeze.yaml"
+    experiment.write_text(text)
+    run = start_chaoskit(["run", str(experiment)], tmp_path)
+    wait_for_event(run, "fault_injected")
+    run.send(signal.SIGKILL)
+    run.finish()
+    run_dir = run.run_dir()
+    assert run_dir is not None
+    try:
+        code, out, err = run_chaoskit(["report", str(run_dir), "--html", "killed.html"], tmp_path)
+        assert code == 0, out + err
+        page = open_report(browser, tmp_path / "killed.html")
+        try:
+            assert page.page.evaluate("document.body.dataset.timeline") == "ready"
+            assert page.problems() == []
+            assert page.page.inner_text("#verdict").startswith("DIRTY")
+            assert f"chaoskit rollback {run_dir}" in page.page.inner_text(".left-applied")
+            spans = [
+                i
+                for i in scene(page.page, ["view0_group"], ["rect"], ["mark"])
+                if (i["datum"] or {}).get("lane") == "fault · freeze"
+            ]
+            [held] = spans  # in force from its inject to the journal's last moment
+            assert "NOT REVERTED" in held["datum"]["detail"]
+            phases = scene(page.page, ["view0_group"], ["rect"], ["mark"])
+            last = max(i["x2"] for i in phases if (i["datum"] or {}).get("lane") == "phase")
+            assert held["x2"] == pytest.approx(last, abs=1.0)
+        finally:
+            page.context.close()
+    finally:  # thaw the worker the killed run left stopped
+        code, out, err = run_chaoskit(["rollback", str(run_dir)], tmp_path)
+        assert code == 0, out + err
