@@ -154,12 +154,11 @@ def timeline_spec(
         views.append(_latency_quantiles_view(worst, windows, background, end))
     for index, view in enumerate(views):
         view["name"] = f"view{index}"
+        # one selection named alike in every view: Vega-Lite makes it one, bound to
+        # the shared x scale, so the wheel or a drag in any view moves them all
+        # (distinct names would fight over the scale: only the first view zoomed)
         view["layer"][0]["params"] = [
-            {
-                "name": f"zoom{index}",
-                "select": {"type": "interval", "encodings": ["x"]},
-                "bind": "scales",
-            }
+            {"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}
         ]
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
@@ -408,7 +407,9 @@ def _view(title: str, height: int, background: list[JsonDict], layers: list[Json
         "title": title,
         "width": DEFAULT_WIDTH,
         "height": height,
-        "layer": [*background, *layers],
+        # each view its own copy of the shared layers (their data stays shared):
+        # the zoom selection is added to a view's first layer
+        "layer": [*({**layer} for layer in background), *layers],
     }
 
 

@@ -204,6 +204,28 @@ def test_the_wheel_zooms_every_view_together(opened: Opened) -> None:
     assert x_labels(opened) == before
 
 
+@pytest.mark.parametrize("view", ["view1_group", "view3_group", "view5_group"])
+def test_the_wheel_in_any_view_zooms_them_all(opened: Opened, view: str) -> None:
+    page = opened.page
+    [item] = scene(page, [view], ["symbol"], ["mark"], one_per_mark=True)[:1]
+    x, y = point_at(page, item)
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, -600)
+    page.wait_for_function(
+        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
+        "return d[1] - d[0] < 500; }",
+        timeout=5000,
+    )
+    low, high = domain(opened)
+    assert low <= item["datum"]["t"] <= high  # about the pointer
+    page.mouse.dblclick(x, y)
+    page.wait_for_function(
+        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
+        "return d[1] - d[0] >= 599; }",
+        timeout=5000,
+    )
+
+
 FREEZE = """
 version: 1
 title: a worker frozen for 2s
