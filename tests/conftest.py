@@ -8,10 +8,10 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from browser import ARGS, CHROMIUM
-from playwright.sync_api import Browser, sync_playwright
 from servers import (
     HOST,
     ProxyHandle,
@@ -22,6 +22,9 @@ from servers import (
     start_toxiproxy,
     stop_process,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 TOXIPROXY_BINARY = "toxiproxy-server"
 
@@ -51,6 +54,8 @@ def toxiproxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Toxip
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright  # imported by the tests that use it
+
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: ./dev setup installs Debian's chromium"
         if os.environ.get("CI"):

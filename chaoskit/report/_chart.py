@@ -489,6 +489,10 @@ def _readings(
     return by_unit
 
 
+_SERIES = {"field": "series", "type": "nominal", "title": None}
+"""A line's colour: its series (a probe, a reading, a load stream)."""
+
+
 def _line_view(
     title: str,
     axis_title: str,
@@ -497,7 +501,6 @@ def _line_view(
     end: float,
     fmt: str = ".3~f",
 ) -> JsonDict:
-    colour = {"field": "series", "type": "nominal", "title": None}
     tip = [
         {"field": "series", "title": "series"},
         {"field": "t", "title": "t (s)", "format": ".3f"},
@@ -514,7 +517,7 @@ def _line_view(
                 "encoding": {
                     "x": _x(end),
                     "y": {"field": "v", "type": "quantitative", "title": axis_title},
-                    "color": colour,
+                    "color": _SERIES,
                 },
             },
             {
@@ -523,7 +526,7 @@ def _line_view(
                 "encoding": {
                     "x": {"field": "t", "type": "quantitative"},
                     "y": {"field": "v", "type": "quantitative"},
-                    "color": colour,
+                    "color": _SERIES,
                     "tooltip": tip,
                 },
             },
@@ -582,55 +585,54 @@ def _load_tip(fmt: str, field: str) -> list[JsonDict]:
 def _load_view(
     title: str, field: str, fmt: str, rows: list[JsonDict], background: list[JsonDict], end: float
 ) -> JsonDict:
-    colour = {"field": "series", "type": "nominal", "title": None}
-    y: JsonDict = {"field": field, "type": "quantitative", "title": None}
-    if field == "errors":
-        y["axis"] = {"format": ".0%"}
-    return _view(
-        f"load: {title}",
-        CHART_HEIGHT,
-        background,
-        [
-            {
-                "data": {"values": rows},
-                "mark": {"type": "line", "strokeWidth": 1.2, "point": {"size": 14}},
-                "encoding": {
-                    "x": _x(end),
-                    "y": y,
-                    "color": colour,
-                    "tooltip": _load_tip(fmt, field),
-                },
-            }
-        ],
-    )
+    axis = {"format": ".0%"} if field == "errors" else None
+    layer = _load_line(rows, field, fmt, end, axis=axis)
+    return _view(f"load: {title}", CHART_HEIGHT, background, [layer])
 
 
 def _latency_quantiles_view(
     note: str, rows: list[JsonDict], background: list[JsonDict], end: float
 ) -> JsonDict:
-    colour = {"field": "series", "type": "nominal", "title": None}
-    layers: list[JsonDict] = []
-    for field, dash in (("p99", []), ("p50", [3, 2])):
-        layers.append(
-            {
-                "data": {"values": rows},
-                "transform": [{"filter": f"datum.{field} != null"}],
-                "mark": {
-                    "type": "line",
-                    "strokeWidth": 1.2,
-                    "strokeDash": dash,
-                    "point": {"size": 14},
-                },
-                "encoding": {
-                    "x": _x(end),
-                    "y": {"field": field, "type": "quantitative", "title": "ms"},
-                    "color": colour,
-                    "tooltip": _load_tip(".1f", field),
-                },
-            }
-        )
+    layers = [
+        _load_line(rows, field, ".1f", end, y_title="ms", dash=dash, skip_nulls=True)
+        for field, dash in (("p99", []), ("p50", [3, 2]))
+    ]
     title = "load: latency p99 (solid) and p50 (dashed), ms" + note
     return _view(title, CHART_HEIGHT, background, layers)
+
+
+def _load_line(
+    rows: list[JsonDict],
+    field: str,
+    fmt: str,
+    end: float,
+    *,
+    y_title: str | None = None,
+    axis: JsonDict | None = None,
+    dash: list[int] | None = None,
+    skip_nulls: bool = False,
+) -> JsonDict:
+    """One load figure of every stream as a line with a point per window, each
+    point's tooltip the window's counts."""
+    y: JsonDict = {"field": field, "type": "quantitative", "title": y_title}
+    if axis is not None:
+        y["axis"] = axis
+    mark: JsonDict = {"type": "line", "strokeWidth": 1.2, "point": {"size": 14}}
+    if dash is not None:
+        mark["strokeDash"] = dash
+    layer: JsonDict = {
+        "data": {"values": rows},
+        "mark": mark,
+        "encoding": {
+            "x": _x(end),
+            "y": y,
+            "color": _SERIES,
+            "tooltip": _load_tip(fmt, field),
+        },
+    }
+    if skip_nulls:
+        layer["transform"] = [{"filter": f"datum.{field} != null"}]
+    return layer
 
 
 def _resolution(value: float | None) -> str:

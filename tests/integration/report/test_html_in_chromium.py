@@ -19,7 +19,7 @@ import pytest
 import yaml
 from browser import Opened, open_report, point_at, scene
 from chaoskit_cli import run_chaoskit, start_chaoskit, wait_for_event
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 from synthetic_run import write_run
 
 from chaoskit._events import FaultInjected, FaultReverted
@@ -40,6 +40,16 @@ def opened(browser: Browser, long_report: Path) -> Iterator[Opened]:
     page = open_report(browser, long_report)
     yield page
     page.context.close()
+
+
+def wait_for_span(page: Page, condition: str) -> None:
+    """Until the x axis spans ``condition`` seconds (``"< 500"``): a zoom or a
+    reset has been drawn."""
+    page.wait_for_function(
+        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
+        f"return d[1] - d[0] {condition}; }}",
+        timeout=5000,
+    )
 
 
 def spec_of(page: Opened) -> dict[str, Any]:
@@ -182,11 +192,7 @@ def test_the_wheel_zooms_every_view_together(opened: Opened) -> None:
     x, y = point_at(page, lane_item(opened, "latency (iteration 2)"))
     page.mouse.move(x, y)
     page.mouse.wheel(0, -600)
-    page.wait_for_function(
-        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
-        "return d[1] - d[0] < 500; }",
-        timeout=5000,
-    )
+    wait_for_span(page, "< 500")
     low, high = domain(opened)
     assert 0 <= low < 233 < high <= 600  # zoomed about the pointer (the fault's middle)
     after = x_labels(opened)
@@ -195,11 +201,7 @@ def test_the_wheel_zooms_every_view_together(opened: Opened) -> None:
         assert ticks != before[view], view
         assert low <= ticks[0] <= ticks[-1] <= high, (view, ticks, low, high)
     page.mouse.dblclick(x, y)
-    page.wait_for_function(
-        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
-        "return d[1] - d[0] >= 599; }",
-        timeout=5000,
-    )
+    wait_for_span(page, ">= 599")
     assert domain(opened) == (0.0, 600.0)
     assert x_labels(opened) == before
 
@@ -211,19 +213,11 @@ def test_the_wheel_in_any_view_zooms_them_all(opened: Opened, view: str) -> None
     x, y = point_at(page, item)
     page.mouse.move(x, y)
     page.mouse.wheel(0, -600)
-    page.wait_for_function(
-        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
-        "return d[1] - d[0] < 500; }",
-        timeout=5000,
-    )
+    wait_for_span(page, "< 500")
     low, high = domain(opened)
     assert low <= item["datum"]["t"] <= high  # about the pointer
     page.mouse.dblclick(x, y)
-    page.wait_for_function(
-        "() => { const d = window.chaoskitTimeline.scale('x').domain(); "
-        "return d[1] - d[0] >= 599; }",
-        timeout=5000,
-    )
+    wait_for_span(page, ">= 599")
 
 
 FREEZE = """
